@@ -270,7 +270,10 @@ impl Xdr for GfxDict {
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
             let raw_key = d.opaque("gfx_dict key", xdr::MAX_STRING)?;
-            let end = raw_key.iter().position(|&b| b == 0).unwrap_or(raw_key.len());
+            let end = raw_key
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(raw_key.len());
             let key = raw_key[..end].to_vec();
             let type_offset = d.position();
             let max = d.remaining_len();

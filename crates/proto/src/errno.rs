@@ -30,6 +30,7 @@ pub const ENOTCONN: i32 = 107;
 pub const ETIMEDOUT: i32 = 110;
 pub const ECONNREFUSED: i32 = 111;
 pub const ESTALE: i32 = 116;
+pub const EXDEV: i32 = 18;
 
 /// A short symbolic name for log and error messages.
 pub fn name(errno: i32) -> &'static str {

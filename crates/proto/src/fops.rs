@@ -180,20 +180,50 @@ reply!(RenameRsp {
     prenewparent: Iatt,
     postnewparent: Iatt,
 });
-reply!(OpenRsp { xdata: GfxDict, fd: i64 });
+reply!(OpenRsp {
+    xdata: GfxDict,
+    fd: i64
+});
 reply!(
     /// READ reply; the data follows the structure to the end of the record.
     ReadRsp { stat: Iatt, size: u32, xdata: GfxDict }
 );
-reply!(StatfsRsp { xdata: GfxDict, statfs: Statfs });
-reply!(CreateRsp { xdata: GfxDict, stat: Iatt, fd: i64, preparent: Iatt, postparent: Iatt });
-reply!(LkRsp { xdata: GfxDict, flock: Flock });
-reply!(ReaddirRsp { xdata: GfxDict, entries: DirList });
-reply!(ReaddirpRsp { xdata: GfxDict, entries: DirPList });
+reply!(StatfsRsp {
+    xdata: GfxDict,
+    statfs: Statfs
+});
+reply!(CreateRsp {
+    xdata: GfxDict,
+    stat: Iatt,
+    fd: i64,
+    preparent: Iatt,
+    postparent: Iatt
+});
+reply!(LkRsp {
+    xdata: GfxDict,
+    flock: Flock
+});
+reply!(ReaddirRsp {
+    xdata: GfxDict,
+    entries: DirList
+});
+reply!(ReaddirpRsp {
+    xdata: GfxDict,
+    entries: DirPList
+});
 reply!(RchecksumRsp { xdata: GfxDict, flags: u32, weak_checksum: u32, strong_checksum: Vec<u8> });
-reply!(SeekRsp { xdata: GfxDict, offset: u64 });
-reply!(LeaseRsp { xdata: GfxDict, lease: Lease });
-reply!(GetactivelkRsp { xdata: GfxDict, locks: LockList });
+reply!(SeekRsp {
+    xdata: GfxDict,
+    offset: u64
+});
+reply!(LeaseRsp {
+    xdata: GfxDict,
+    lease: Lease
+});
+reply!(GetactivelkRsp {
+    xdata: GfxDict,
+    locks: LockList
+});
 
 macro_rules! request {
     ($(#[$m:meta])* $name:ident = $fop:ident -> $rsp:ident { $($f:ident : $t:ty),* $(,)? }) => {

@@ -157,7 +157,12 @@ pub fn encode_call(
     procedure: u32,
     auth: &Auth,
 ) -> std::result::Result<(), AuthTooLarge> {
-    e.u32(xid).u32(0).u32(2).u32(program).u32(version).u32(procedure);
+    e.u32(xid)
+        .u32(0)
+        .u32(2)
+        .u32(program)
+        .u32(version)
+        .u32(procedure);
     auth.encode(e)?;
     e.u32(AUTH_NULL).u32(0); // verifier
     Ok(())

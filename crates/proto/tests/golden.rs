@@ -6,7 +6,8 @@
 use glusterfs_proto::dict::DictValue;
 use glusterfs_proto::fops::*;
 use glusterfs_proto::mgmt::{
-    DumpReq, DumpRsp, GetspecReq, GetspecRsp, PortByBrickReq, PortByBrickRsp, SetvolumeReq, SetvolumeRsp,
+    DumpReq, DumpRsp, GetspecReq, GetspecRsp, PortByBrickReq, PortByBrickRsp, SetvolumeReq,
+    SetvolumeRsp,
 };
 use glusterfs_proto::rpc_msg::{decode_incoming, prog, AcceptError, Incoming, ReplyStatus};
 use glusterfs_proto::{Gfid, Xdr};
@@ -231,7 +232,11 @@ fn decoded_values_match_the_transcripts() {
     let seek: SeekRsp = reply_of(&r, "SEEK.enxio");
     assert_eq!((seek.op_ret, seek.op_errno), (-1, 6));
 
-    let (_, body) = reply_body(&r["PORTBYBRICK.reply".replace("PORT", "glusterd.PORT").as_str()]);
+    let (_, body) = reply_body(
+        &r["PORTBYBRICK.reply"
+            .replace("PORT", "glusterd.PORT")
+            .as_str()],
+    );
     let port = PortByBrickRsp::from_xdr(body).unwrap();
     assert_eq!(port.op_ret, 0);
     assert!(port.port > 49151);
@@ -279,8 +284,14 @@ fn readdirp_root_has_dotdot_with_zero_gfid() {
 fn rpc_errors() {
     let r = load("fops.json");
     let cases = [
-        ("rpc.PROC_UNAVAIL", ReplyStatus::Accepted(AcceptError::ProcUnavail)),
-        ("rpc.PROG_UNAVAIL", ReplyStatus::Accepted(AcceptError::ProgUnavail)),
+        (
+            "rpc.PROC_UNAVAIL",
+            ReplyStatus::Accepted(AcceptError::ProcUnavail),
+        ),
+        (
+            "rpc.PROG_UNAVAIL",
+            ReplyStatus::Accepted(AcceptError::ProgUnavail),
+        ),
         (
             "rpc.PROG_MISMATCH",
             ReplyStatus::Accepted(AcceptError::ProgMismatch { low: 0, high: 0 }),
@@ -300,7 +311,10 @@ fn rpc_errors() {
 #[test]
 fn callbacks_are_calls_with_server_xids() {
     let r = load("fops.json");
-    for label in ["callback.FETCHSPEC.call", "callback.INODELK_CONTENTION.call"] {
+    for label in [
+        "callback.FETCHSPEC.call",
+        "callback.INODELK_CONTENTION.call",
+    ] {
         match decode_incoming(message(&r[label])).unwrap() {
             Incoming::Call { xid, program, .. } => {
                 assert_eq!(program, prog::CALLBACK);

@@ -5,7 +5,7 @@ use crate::{RpcError, MAX_RECORD};
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use proto::rpc_msg::{
-    decode_incoming, encode_call, prog, procs, Auth, Incoming, ReplyStatus, LAST_FRAGMENT,
+    decode_incoming, encode_call, procs, prog, Auth, Incoming, ReplyStatus, LAST_FRAGMENT,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -144,26 +144,24 @@ impl Connection {
         options: ConnectionOptions,
     ) -> Result<Connection, RpcError> {
         let peer = format!("{host}:{port}");
-        let stream = match tokio::time::timeout(
-            options.connect_timeout,
-            TcpStream::connect((host, port)),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(RpcError::ConnectTimeout {
-                    peer,
-                    after: options.connect_timeout,
-                })
-            }
-            Ok(Err(e)) => {
-                return Err(RpcError::Connect {
-                    peer,
-                    reason: e.to_string(),
-                })
-            }
-            Ok(Ok(s)) => s,
-        };
+        let stream =
+            match tokio::time::timeout(options.connect_timeout, TcpStream::connect((host, port)))
+                .await
+            {
+                Err(_) => {
+                    return Err(RpcError::ConnectTimeout {
+                        peer,
+                        after: options.connect_timeout,
+                    })
+                }
+                Ok(Err(e)) => {
+                    return Err(RpcError::Connect {
+                        peer,
+                        reason: e.to_string(),
+                    })
+                }
+                Ok(Ok(s)) => s,
+            };
         let _ = stream.set_nodelay(true);
         Ok(Self::from_stream(stream, peer, options))
     }

@@ -104,7 +104,8 @@ impl Encoder {
     /// Fixed-length opaque: the bytes, padded, no length word.
     pub fn fixed(&mut self, bytes: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(bytes);
-        self.buf.extend_from_slice(&[0u8; 3][..pad_len(bytes.len())]);
+        self.buf
+            .extend_from_slice(&[0u8; 3][..pad_len(bytes.len())]);
         self
     }
 

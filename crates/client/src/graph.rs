@@ -1,0 +1,255 @@
+//! From a parsed volfile to the translator graph glusterfs-rs runs.
+//!
+//! Performance translators are dropped (caching lives in the FUSE layer).
+//! Translators that change where data lives or what is on disk must be
+//! implemented or the volume is refused, naming the translator: a
+//! half-understood graph corrupts data (PROTOCOL.md 8.3).
+
+use crate::error::{Error, Result};
+use crate::utime::Utime;
+use crate::volfile::{Section, Volfile};
+use std::time::Duration;
+
+/// A protocol/client section: one brick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSpec {
+    pub name: String,
+    pub remote_host: String,
+    pub remote_port: Option<u16>,
+    pub remote_subvolume: String,
+    /// Every option of the section: SETVOLUME sends them all, as upstream.
+    pub options: Vec<(String, String)>,
+    pub ping_timeout: Duration,
+}
+
+/// The cluster/distribute section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributeSpec {
+    pub name: String,
+    pub subvolumes: Vec<ClientSpec>,
+    pub options: Vec<(String, String)>,
+}
+
+/// The graph glusterfs-rs builds for a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Graph {
+    /// Name of the top section (the volume name in 10.x).
+    pub top: String,
+    pub utime: Utime,
+    pub distribute: DistributeSpec,
+}
+
+/// Translators that only cache or schedule; safe to leave out.
+const SKIPPED: &[&str] = &[
+    "debug/io-stats",
+    "performance/write-behind",
+    "performance/read-ahead",
+    "performance/readdir-ahead",
+    "performance/io-cache",
+    "performance/quick-read",
+    "performance/open-behind",
+    "performance/md-cache",
+    "performance/nl-cache",
+    "performance/io-threads",
+    "performance/parallel-readdir",
+    "performance/client-io-threads",
+    "performance/decompounder",
+    "features/namespace",
+    "meta",
+];
+
+impl Graph {
+    pub fn build(volfile: &Volfile) -> Result<Graph> {
+        let top = volfile
+            .top()
+            .ok_or_else(|| Error::Invalid("empty volfile".into()))?;
+        let mut utime = Utime::default();
+        let mut cur = top;
+        loop {
+            match cur.xl_type.as_str() {
+                t if SKIPPED.contains(&t) => {}
+                "features/utime" => {
+                    utime.enabled = true;
+                    utime.noatime = cur.option("noatime").is_none_or(is_true);
+                }
+                "cluster/distribute" => {
+                    return Ok(Graph {
+                        top: top.name.clone(),
+                        utime,
+                        distribute: distribute(volfile, cur)?,
+                    });
+                }
+                "protocol/client" => {
+                    // A bare client graph (no DHT): treat as distribute over one.
+                    return Ok(Graph {
+                        top: top.name.clone(),
+                        utime,
+                        distribute: DistributeSpec {
+                            name: format!("{}-dht", top.name),
+                            subvolumes: vec![client(cur)?],
+                            options: Vec::new(),
+                        },
+                    });
+                }
+                _ => return Err(unsupported(cur, "")),
+            }
+            cur = single_child(volfile, cur)?;
+        }
+    }
+}
+
+fn is_true(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "on" | "yes" | "true" | "enable" | "1"
+    )
+}
+
+fn unsupported(s: &Section, detail: &str) -> Error {
+    Error::Unsupported {
+        name: s.name.clone(),
+        xl_type: s.xl_type.clone(),
+        detail: detail.to_string(),
+    }
+}
+
+fn single_child<'a>(v: &'a Volfile, s: &Section) -> Result<&'a Section> {
+    match s.subvolumes.as_slice() {
+        [one] => v.section(one).ok_or_else(|| {
+            Error::Invalid(format!(
+                "volume '{}' names unknown subvolume '{one}'",
+                s.name
+            ))
+        }),
+        _ => Err(Error::Invalid(format!(
+            "translator '{}' ({}) must have exactly one subvolume, has {}",
+            s.name,
+            s.xl_type,
+            s.subvolumes.len()
+        ))),
+    }
+}
+
+fn distribute(v: &Volfile, s: &Section) -> Result<DistributeSpec> {
+    if s.subvolumes.len() != 1 {
+        return Err(unsupported(
+            s,
+            &format!(" over {} subvolumes", s.subvolumes.len()),
+        ));
+    }
+    let mut subvolumes = Vec::new();
+    for name in &s.subvolumes {
+        let child = v.section(name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "volume '{}' names unknown subvolume '{name}'",
+                s.name
+            ))
+        })?;
+        if child.xl_type != "protocol/client" {
+            return Err(unsupported(child, ""));
+        }
+        subvolumes.push(client(child)?);
+    }
+    Ok(DistributeSpec {
+        name: s.name.clone(),
+        subvolumes,
+        options: s.options.clone(),
+    })
+}
+
+fn client(s: &Section) -> Result<ClientSpec> {
+    let need = |k: &str| {
+        s.option(k).map(str::to_string).ok_or_else(|| {
+            Error::Invalid(format!("protocol/client '{}' has no 'option {k}'", s.name))
+        })
+    };
+    if let Some(t) = s.option("transport-type") {
+        if !matches!(t, "tcp" | "socket") {
+            return Err(unsupported(s, &format!(" with transport-type {t}")));
+        }
+    }
+    if s.option("transport.socket.ssl-enabled")
+        .is_some_and(is_true)
+    {
+        return Err(unsupported(
+            s,
+            " with TLS (transport.socket.ssl-enabled on)",
+        ));
+    }
+    let remote_port = match s.option("remote-port") {
+        None => None,
+        Some(p) => Some(p.parse::<u16>().map_err(|_| {
+            Error::Invalid(format!(
+                "protocol/client '{}': bad remote-port '{p}'",
+                s.name
+            ))
+        })?),
+    };
+    let ping_timeout = match s.option("ping-timeout") {
+        None => Duration::from_secs(42),
+        Some(p) => Duration::from_secs(p.parse::<u64>().map_err(|_| {
+            Error::Invalid(format!(
+                "protocol/client '{}': bad ping-timeout '{p}'",
+                s.name
+            ))
+        })?),
+    };
+    Ok(ClientSpec {
+        name: s.name.clone(),
+        remote_host: need("remote-host")?,
+        remote_port,
+        remote_subvolume: need("remote-subvolume")?,
+        options: s.options.clone(),
+        ping_timeout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn volfile_of(fixture: &str, key: &str) -> Volfile {
+        let path = format!(
+            "{}/../proto/tests/fixtures/{fixture}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let map: BTreeMap<String, String> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let rec = hex::decode(&map[key]).unwrap();
+        let rsp: proto::mgmt::GetspecRsp = xdr::Xdr::from_xdr(&rec[28..]).unwrap();
+        Volfile::parse(std::str::from_utf8(&rsp.spec).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn single_brick_volume() {
+        let g = Graph::build(&volfile_of("vsingle.json", "glusterd.GETSPEC.reply")).unwrap();
+        assert!(g.utime.enabled && g.utime.noatime);
+        let c = &g.distribute.subvolumes[0];
+        assert_eq!(c.remote_host, "127.0.0.2");
+        assert!(c.remote_subvolume.starts_with("/bricks/gl/"));
+        assert_eq!(c.ping_timeout, Duration::from_secs(42));
+    }
+
+    #[test]
+    fn unsupported_translators_are_named() {
+        for (fixture, name) in [
+            ("vdist.json", "-dht"),
+            ("vrep3.json", "-replicate-0"),
+            ("vec.json", "-disperse-0"),
+            ("vvirt.json", "-shard"),
+        ] {
+            let e = Graph::build(&volfile_of(fixture, "glusterd.GETSPEC.reply")).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, Error::Unsupported { .. }), "{fixture}: {msg}");
+            assert!(msg.contains(name), "{fixture}: {msg}");
+        }
+    }
+
+    #[test]
+    fn parses_the_fops_volfiles() {
+        let g = Graph::build(&volfile_of("fops.json", "glusterd.GETSPEC.reply")).unwrap();
+        let c = &g.distribute.subvolumes[0];
+        assert!(c.options.iter().any(|(k, _)| k == "username"));
+    }
+}

@@ -1,0 +1,26 @@
+//! The GlusterFS volume client library: "what libgfapi should have been".
+//!
+//! ```text
+//! Volume::connect(servers, volume, options)
+//!   -> glusterd: GETSPEC (volfile), PORTBYBRICK
+//!   -> each brick: SETVOLUME
+//!   -> gfid-addressed fops through the translator graph
+//! Volume::close()  -- instant: every timer belongs to its connection
+//! ```
+
+pub mod distribute;
+pub mod error;
+pub mod fd;
+pub mod graph;
+pub mod mgmt;
+pub mod protocol_client;
+pub mod url;
+pub mod utime;
+pub mod volfile;
+pub mod volume;
+
+pub use error::{Error, Result};
+pub use fd::Fd;
+pub use proto::iatt::{Flock, Iatt, Statfs};
+pub use proto::Gfid;
+pub use volume::{Ctx, DirEntry, SetAttr, SetTime, Volume, VolumeOptions};

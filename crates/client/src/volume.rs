@@ -1,0 +1,725 @@
+//! The volume: what libgfapi should have been. Connect once, then
+//! gfid-addressed (and path-convenience) async operations; `close()` is
+//! instant because every connection owns all of its timers.
+
+use crate::distribute::Distribute;
+use crate::error::{Error, Result};
+use crate::fd::Fd;
+use crate::graph::Graph;
+use crate::mgmt::{Mgmt, GLUSTERD_PORT};
+use crate::protocol_client::Brick;
+use crate::volfile::Volfile;
+use proto::dict::{DictValue, GfxDict};
+use proto::errno;
+use proto::fops::*;
+use proto::iatt::{valid, Iatt, Statfs};
+use proto::rpc_msg::Identity;
+use proto::Gfid;
+use rpc::ConnectionOptions;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The caller's identity for one operation: uid/gid/groups for permission
+/// checks on the brick, pid and lock owner for locks.
+pub type Ctx = Identity;
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct VolumeOptions {
+    /// glusterd port on every volfile server.
+    pub port: u16,
+    pub connect_timeout: Duration,
+    /// Deadline of one call (upstream's frame-timeout default is 1800 s).
+    pub call_timeout: Duration,
+    /// Sent to bricks as `process-name` (shows in their logs).
+    pub process_name: String,
+}
+
+impl Default for VolumeOptions {
+    fn default() -> Self {
+        Self {
+            port: GLUSTERD_PORT,
+            connect_timeout: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(1800),
+            process_name: "glusterfs-rs".into(),
+        }
+    }
+}
+
+/// Attributes to change with [`Volume::setattr`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub atime: Option<SetTime>,
+    pub mtime: Option<SetTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTime {
+    Now,
+    At { sec: i64, nsec: u32 },
+}
+
+/// A directory entry. `stat` is None when the brick could not stat the
+/// entry (a zero gfid), e.g. `..` of the volume root.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub d_off: u64,
+    pub d_type: u32,
+    pub stat: Option<Iatt>,
+}
+
+pub(crate) struct Inner {
+    pub name: String,
+    pub server: String,
+    pub graph: Graph,
+    pub dht: Distribute,
+    pub mgmt: Mgmt,
+}
+
+/// A connected volume. Cheap to clone.
+#[derive(Clone)]
+pub struct Volume {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Volume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Volume({}:{})", self.inner.server, self.inner.name)
+    }
+}
+
+impl Volume {
+    /// Fetches the volfile from the first server that answers, builds the
+    /// graph and connects to every brick.
+    pub async fn connect(
+        servers: &[String],
+        volume: &str,
+        options: VolumeOptions,
+    ) -> Result<Volume> {
+        let conn_opts = ConnectionOptions {
+            connect_timeout: options.connect_timeout,
+            call_timeout: options.call_timeout,
+            ..Default::default()
+        };
+        let mut last_err = Error::Invalid("no volfile server given".into());
+        let mut fetched = None;
+        for server in servers {
+            let attempt = async {
+                let mgmt = Mgmt::connect(server, options.port, conn_opts.clone()).await?;
+                let text = mgmt.getspec(volume).await?;
+                Ok::<_, Error>((mgmt, text))
+            };
+            match attempt.await {
+                Ok(ok) => {
+                    fetched = Some((server.clone(), ok));
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(server, "volfile fetch failed: {e}");
+                    last_err = e;
+                }
+            }
+        }
+        let Some((server, (mgmt, text))) = fetched else {
+            return Err(last_err);
+        };
+        let volfile = Volfile::parse(&text).map_err(|e| Error::Volfile {
+            server: server.clone(),
+            msg: e.to_string(),
+        })?;
+        let graph = Graph::build(&volfile)?;
+        let bricks: Vec<Arc<Brick>> = graph
+            .distribute
+            .subvolumes
+            .iter()
+            .map(|spec| {
+                Arc::new(Brick::new(
+                    spec.clone(),
+                    volume,
+                    graph.utime,
+                    conn_opts.clone(),
+                    Some(mgmt.clone()),
+                    &options.process_name,
+                ))
+            })
+            .collect();
+        let vol = Volume {
+            inner: Arc::new(Inner {
+                name: volume.to_string(),
+                server,
+                dht: Distribute {
+                    name: graph.distribute.name.clone(),
+                    subvols: bricks,
+                },
+                graph,
+                mgmt,
+            }),
+        };
+        // Connect all bricks now so that errors surface at connect time.
+        for b in &vol.inner.dht.subvols {
+            if let Err(e) = b.session().await {
+                vol.close();
+                return Err(e);
+            }
+        }
+        Ok(vol)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The volfile server that answered.
+    pub fn server(&self) -> &str {
+        &self.inner.server
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.inner.graph
+    }
+
+    /// Closes every connection now. Outstanding calls fail with ENOTCONN;
+    /// nothing waits for a timer.
+    pub fn close(&self) {
+        for b in &self.inner.dht.subvols {
+            b.close();
+        }
+        self.inner.mgmt.conn.close();
+    }
+
+    // ---- lookup and attributes ----
+
+    /// Named lookup of `name` in `parent`.
+    pub async fn lookup(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<Iatt> {
+        check_name(name)?;
+        let req = LookupReq {
+            gfid: Gfid::ZERO,
+            pargfid: parent,
+            flags: 0,
+            bname: name.to_vec(),
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self
+            .inner
+            .dht
+            .hashed(parent, name)
+            .fop(ctx, &req, &[])
+            .await?;
+        valid_stat(rsp.prestat, "LOOKUP")
+    }
+
+    /// Nameless lookup by gfid.
+    pub async fn lookup_gfid(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
+        let req = LookupReq {
+            gfid,
+            pargfid: Gfid::ZERO,
+            flags: 0,
+            bname: Vec::new(),
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        valid_stat(rsp.prestat, "LOOKUP")
+    }
+
+    /// Resolves an absolute path inside the volume ("/" is the root).
+    /// Symbolic links are not followed.
+    pub async fn resolve(&self, ctx: &Ctx, path: &str) -> Result<Iatt> {
+        let mut cur = self.lookup_gfid(ctx, Gfid::ROOT).await?;
+        for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            if !cur.is_dir() {
+                return Err(Error::errno_msg(
+                    errno::ENOTDIR,
+                    format!("{path}: a component is not a directory"),
+                ));
+            }
+            cur = self.lookup(ctx, cur.gfid, comp.as_bytes()).await?;
+        }
+        Ok(cur)
+    }
+
+    /// Resolves the parent directory of `path` and returns it with the
+    /// final name.
+    pub async fn resolve_parent<'p>(&self, ctx: &Ctx, path: &'p str) -> Result<(Iatt, &'p str)> {
+        let trimmed = path.trim_end_matches('/');
+        let (dir, name) = match trimmed.rfind('/') {
+            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+            None => ("", trimmed),
+        };
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(Error::Invalid(format!("'{path}' does not name an entry")));
+        }
+        let parent = self.resolve(ctx, dir).await?;
+        if !parent.is_dir() {
+            return Err(Error::errno_msg(
+                errno::ENOTDIR,
+                format!("{dir}: not a directory"),
+            ));
+        }
+        Ok((parent, name))
+    }
+
+    pub async fn stat(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
+        let req = StatReq {
+            gfid,
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        valid_stat(rsp.stat, "STAT")
+    }
+
+    pub async fn setattr(&self, ctx: &Ctx, gfid: Gfid, attr: &SetAttr) -> Result<Iatt> {
+        let (stbuf, valid) = setattr_args(attr);
+        let req = SetattrReq {
+            gfid,
+            stbuf,
+            valid,
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(rsp.poststat)
+    }
+
+    pub async fn truncate(&self, ctx: &Ctx, gfid: Gfid, size: u64) -> Result<Iatt> {
+        let req = TruncateReq {
+            gfid,
+            offset: size,
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(rsp.poststat)
+    }
+
+    pub async fn access(&self, ctx: &Ctx, gfid: Gfid, mask: u32) -> Result<()> {
+        let req = AccessReq {
+            gfid,
+            mask,
+            xdata: GfxDict::new(),
+        };
+        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(())
+    }
+
+    pub async fn readlink(&self, ctx: &Ctx, gfid: Gfid) -> Result<Vec<u8>> {
+        let req = ReadlinkReq {
+            gfid,
+            size: 4096,
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(rsp.path)
+    }
+
+    pub async fn statfs(&self, ctx: &Ctx, gfid: Gfid) -> Result<Statfs> {
+        let req = StatfsReq {
+            gfid,
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(rsp.statfs)
+    }
+
+    // ---- namespace ----
+
+    pub async fn mknod(
+        &self,
+        ctx: &Ctx,
+        parent: Gfid,
+        name: &[u8],
+        mode: u32,
+        rdev: u64,
+        umask: u32,
+    ) -> Result<Iatt> {
+        check_name(name)?;
+        let req = MknodReq {
+            pargfid: parent,
+            dev: rdev,
+            mode,
+            umask,
+            bname: name.to_vec(),
+            xdata: gfid_req(),
+        };
+        let (rsp, _) = self
+            .inner
+            .dht
+            .hashed(parent, name)
+            .fop(ctx, &req, &[])
+            .await?;
+        valid_stat(rsp.stat, "MKNOD")
+    }
+
+    pub async fn mkdir(
+        &self,
+        ctx: &Ctx,
+        parent: Gfid,
+        name: &[u8],
+        mode: u32,
+        umask: u32,
+    ) -> Result<Iatt> {
+        check_name(name)?;
+        let req = MkdirReq {
+            pargfid: parent,
+            mode,
+            umask,
+            bname: name.to_vec(),
+            xdata: gfid_req(),
+        };
+        let (rsp, _) = self
+            .inner
+            .dht
+            .hashed(parent, name)
+            .fop(ctx, &req, &[])
+            .await?;
+        let stat = valid_stat(rsp.stat, "MKDIR")?;
+        self.inner
+            .dht
+            .write_new_layout(&root_ctx(ctx), stat.gfid)
+            .await?;
+        Ok(stat)
+    }
+
+    pub async fn symlink(
+        &self,
+        ctx: &Ctx,
+        parent: Gfid,
+        name: &[u8],
+        target: &[u8],
+        umask: u32,
+    ) -> Result<Iatt> {
+        check_name(name)?;
+        let req = SymlinkReq {
+            pargfid: parent,
+            bname: name.to_vec(),
+            umask,
+            linkname: target.to_vec(),
+            xdata: gfid_req(),
+        };
+        let (rsp, _) = self
+            .inner
+            .dht
+            .hashed(parent, name)
+            .fop(ctx, &req, &[])
+            .await?;
+        valid_stat(rsp.stat, "SYMLINK")
+    }
+
+    /// Hard link: a new name `newname` in `newparent` for inode `gfid`.
+    pub async fn link(
+        &self,
+        ctx: &Ctx,
+        gfid: Gfid,
+        newparent: Gfid,
+        newname: &[u8],
+    ) -> Result<Iatt> {
+        check_name(newname)?;
+        let req = LinkReq {
+            oldgfid: gfid,
+            newgfid: newparent,
+            newbname: newname.to_vec(),
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        valid_stat(rsp.stat, "LINK")
+    }
+
+    pub async fn unlink(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        let req = UnlinkReq {
+            pargfid: parent,
+            bname: name.to_vec(),
+            xflags: 0,
+            xdata: GfxDict::new(),
+        };
+        self.inner
+            .dht
+            .hashed(parent, name)
+            .fop(ctx, &req, &[])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn rmdir(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        let req = RmdirReq {
+            pargfid: parent,
+            xflags: 0,
+            bname: name.to_vec(),
+            xdata: GfxDict::new(),
+        };
+        self.inner
+            .dht
+            .hashed(parent, name)
+            .fop(ctx, &req, &[])
+            .await?;
+        Ok(())
+    }
+
+    /// Renames; an existing target is replaced atomically (POSIX rename).
+    pub async fn rename(
+        &self,
+        ctx: &Ctx,
+        oldparent: Gfid,
+        oldname: &[u8],
+        newparent: Gfid,
+        newname: &[u8],
+    ) -> Result<Iatt> {
+        check_name(oldname)?;
+        check_name(newname)?;
+        let req = RenameReq {
+            oldgfid: oldparent,
+            newgfid: newparent,
+            oldbname: oldname.to_vec(),
+            newbname: newname.to_vec(),
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self
+            .inner
+            .dht
+            .hashed(oldparent, oldname)
+            .fop(ctx, &req, &[])
+            .await?;
+        Ok(rsp.stat)
+    }
+
+    // ---- files and directories ----
+
+    /// Creates and opens `name` in `parent`. `flags` are Linux open flags
+    /// (O_CREAT is implied; O_EXCL makes an existing name EEXIST).
+    pub async fn create(
+        &self,
+        ctx: &Ctx,
+        parent: Gfid,
+        name: &[u8],
+        flags: u32,
+        mode: u32,
+        umask: u32,
+    ) -> Result<(Fd, Iatt)> {
+        check_name(name)?;
+        let brick = self.inner.dht.hashed(parent, name).clone();
+        let session = brick.session().await?;
+        let gflags = crate::fd::to_gf_flags(flags) | oflags::CREAT;
+        let req = CreateReq {
+            pargfid: parent,
+            flags: gflags,
+            mode,
+            umask,
+            bname: name.to_vec(),
+            xdata: gfid_req(),
+        };
+        let (rsp, _) = brick.fop_on(&session, ctx, &req, &[]).await?;
+        let stat = valid_stat(rsp.stat, "CREATE")?;
+        let fd = Fd::new(
+            self.clone(),
+            brick,
+            stat.gfid,
+            gflags,
+            false,
+            session.generation,
+            rsp.fd,
+        );
+        Ok((fd, stat))
+    }
+
+    /// Opens an existing file. `flags` are Linux open flags.
+    pub async fn open(&self, ctx: &Ctx, gfid: Gfid, flags: u32) -> Result<Fd> {
+        let gflags = crate::fd::to_gf_flags(flags) & !(oflags::CREAT | oflags::EXCL);
+        Fd::open(
+            self.clone(),
+            self.inner.dht.cached(gfid).clone(),
+            ctx,
+            gfid,
+            gflags,
+            false,
+        )
+        .await
+    }
+
+    pub async fn opendir(&self, ctx: &Ctx, gfid: Gfid) -> Result<Fd> {
+        Fd::open(
+            self.clone(),
+            self.inner.dht.cached(gfid).clone(),
+            ctx,
+            gfid,
+            0,
+            true,
+        )
+        .await
+    }
+
+    /// Lists a whole directory (with attributes).
+    pub async fn read_dir_all(&self, ctx: &Ctx, gfid: Gfid) -> Result<Vec<DirEntry>> {
+        let dir = self.opendir(ctx, gfid).await?;
+        let mut out = Vec::new();
+        let mut offset = 0;
+        let result = loop {
+            match dir.readdirp(ctx, offset, 128 * 1024).await {
+                Ok(batch) if batch.is_empty() => break Ok(()),
+                Ok(batch) => {
+                    offset = batch.last().map_or(offset, |e| e.d_off);
+                    out.extend(batch);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        dir.release().await;
+        result.map(|()| out)
+    }
+
+    // ---- extended attributes ----
+
+    pub async fn setxattr(
+        &self,
+        ctx: &Ctx,
+        gfid: Gfid,
+        name: &str,
+        value: &[u8],
+        flags: u32,
+    ) -> Result<()> {
+        let req = SetxattrReq {
+            gfid,
+            flags,
+            dict: GfxDict::new().with(name, DictValue::Ptr(value.to_vec())),
+            xdata: GfxDict::new(),
+        };
+        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(())
+    }
+
+    pub async fn getxattr(&self, ctx: &Ctx, gfid: Gfid, name: &str) -> Result<Vec<u8>> {
+        let req = GetxattrReq {
+            gfid,
+            namelen: name.len() as u32,
+            name: name.as_bytes().to_vec(),
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        xattr_value(&rsp.dict, name)
+    }
+
+    /// Names of all extended attributes the brick shows.
+    pub async fn listxattr(&self, ctx: &Ctx, gfid: Gfid) -> Result<Vec<Vec<u8>>> {
+        let req = GetxattrReq {
+            gfid,
+            namelen: 0,
+            name: Vec::new(),
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(rsp.dict.pairs.into_iter().map(|(k, _)| k).collect())
+    }
+
+    pub async fn removexattr(&self, ctx: &Ctx, gfid: Gfid, name: &str) -> Result<()> {
+        let req = RemovexattrReq {
+            gfid,
+            name: name.as_bytes().to_vec(),
+            xdata: GfxDict::new(),
+        };
+        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn xattr_value(dict: &GfxDict, name: &str) -> Result<Vec<u8>> {
+    match dict.get(name) {
+        Some(DictValue::Int(i)) => Ok(i.to_string().into_bytes()),
+        Some(DictValue::Uint(u)) => Ok(u.to_string().into_bytes()),
+        Some(v) => Ok(v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
+        None => Err(Error::errno_msg(
+            errno::ENODATA,
+            format!("no attribute {name}"),
+        )),
+    }
+}
+
+/// The new inode's gfid, chosen here so that every brick gets the same.
+fn gfid_req() -> GfxDict {
+    GfxDict::new().with("gfid-req", DictValue::Gfid(Gfid::random()))
+}
+
+/// Internal xattrs are written with the caller's pid but as root, like
+/// the official client's DHT does for layouts.
+fn root_ctx(ctx: &Ctx) -> Ctx {
+    Ctx {
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+        ..ctx.clone()
+    }
+}
+
+fn valid_stat(stat: Iatt, fop: &str) -> Result<Iatt> {
+    if stat.is_valid() {
+        Ok(stat)
+    } else {
+        Err(Error::errno_msg(
+            errno::EIO,
+            format!("{fop} succeeded but returned no attributes"),
+        ))
+    }
+}
+
+/// Names are single path components: no '/', no NUL, at most 255 bytes.
+pub(crate) fn check_name(name: &[u8]) -> Result<()> {
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+        return Err(Error::errno_msg(
+            errno::EINVAL,
+            format!("invalid name '{}'", String::from_utf8_lossy(name)),
+        ));
+    }
+    if name.len() > 255 {
+        return Err(Error::errno_msg(
+            errno::ENAMETOOLONG,
+            "name longer than 255 bytes",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn setattr_args(attr: &SetAttr) -> (Iatt, i32) {
+    let mut st = Iatt::default();
+    let mut v = 0;
+    if let Some(m) = attr.mode {
+        st.mode = m & 0o7777;
+        v |= valid::MODE;
+    }
+    if let Some(u) = attr.uid {
+        st.uid = u;
+        v |= valid::UID;
+    }
+    if let Some(g) = attr.gid {
+        st.gid = g;
+        v |= valid::GID;
+    }
+    let now = || {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (d.as_secs() as i64, d.subsec_nanos())
+    };
+    match attr.atime {
+        Some(SetTime::At { sec, nsec }) => {
+            (st.atime, st.atime_nsec) = (sec, nsec);
+            v |= valid::ATIME;
+        }
+        Some(SetTime::Now) => {
+            (st.atime, st.atime_nsec) = now();
+            v |= valid::ATIME | valid::ATIME_NOW;
+        }
+        None => {}
+    }
+    match attr.mtime {
+        Some(SetTime::At { sec, nsec }) => {
+            (st.mtime, st.mtime_nsec) = (sec, nsec);
+            v |= valid::MTIME;
+        }
+        Some(SetTime::Now) => {
+            (st.mtime, st.mtime_nsec) = now();
+            v |= valid::MTIME | valid::MTIME_NOW;
+        }
+        None => {}
+    }
+    (st, v)
+}
