@@ -55,7 +55,7 @@ pub fn run(cmd: Command) -> Result<()> {
             port: url.port,
             ..Default::default()
         };
-        let vol = Volume::connect(&[url.host.clone()], &url.volume, opts).await?;
+        let vol = Volume::connect(std::slice::from_ref(&url.host), &url.volume, opts).await?;
         let result = execute(&vol, &url, cmd, size).await;
         vol.close();
         result.with_context(|| format!("gluster://{}/{}{}", url.host, url.volume, url.path))

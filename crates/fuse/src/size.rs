@@ -19,9 +19,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "T" | "TIB" => 1 << 40,
         "P" | "PIB" => 1 << 50,
         "KB" => 1000,
-        "MB" => 1000_000,
-        "GB" => 1000_000_000,
-        "TB" => 1000_000_000_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
         _ => return Err(format!("invalid size '{s}': unknown suffix '{suffix}'")),
     };
     n.checked_mul(mult)
