@@ -1,0 +1,171 @@
+//! Shared helpers for tests against a real GlusterFS server. The server
+//! and volumes are started by `integration/gluster-env.sh setup`, which
+//! prints the environment these helpers read.
+
+use client::{Ctx, Gfid, Iatt, Volume, VolumeOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where the test volume lives.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    pub host: String,
+    pub volume: String,
+    /// The official client's mount of the volume.
+    pub official: PathBuf,
+    pub bricks: Vec<PathBuf>,
+}
+
+/// The environment for `volume`, or None when no server was set up (the
+/// test then skips itself, unless GLUSTERFS_RS_REQUIRE_SERVER=1, which CI
+/// sets so that a missing server fails loudly instead).
+pub fn env(volume: &str) -> Option<TestEnv> {
+    let host = std::env::var("GLUSTERFS_RS_TEST_HOST").ok();
+    let Some(host) = host else {
+        if std::env::var("GLUSTERFS_RS_REQUIRE_SERVER").as_deref() == Ok("1") {
+            panic!("GLUSTERFS_RS_TEST_HOST is not set: run integration/gluster-env.sh setup");
+        }
+        eprintln!("skipped: no GlusterFS test server (run integration/run-tests)");
+        return None;
+    };
+    let mnt =
+        std::env::var("GLUSTERFS_RS_TEST_MNT").unwrap_or_else(|_| "/mnt/glusterfs-rs-test".into());
+    let bricks = std::env::var(format!(
+        "GLUSTERFS_RS_TEST_BRICKS_{}",
+        volume.to_uppercase()
+    ))
+    .unwrap_or_default()
+    .split_whitespace()
+    .map(PathBuf::from)
+    .collect();
+    Some(TestEnv {
+        host,
+        volume: volume.to_string(),
+        official: Path::new(&mnt).join(format!("official-{volume}")),
+        bricks,
+    })
+}
+
+/// Skips the test (returns) when there is no server.
+#[macro_export]
+macro_rules! require_env {
+    ($vol:expr) => {
+        match $crate::env($vol) {
+            Some(e) => e,
+            None => return,
+        }
+    };
+}
+
+impl TestEnv {
+    pub async fn connect(&self) -> Volume {
+        Volume::connect(
+            std::slice::from_ref(&self.host),
+            &self.volume,
+            VolumeOptions::default(),
+        )
+        .await
+        .expect("connect to the test volume")
+    }
+
+    /// A fresh directory for one test, made through the official mount.
+    pub fn scratch_dir(&self, test: &str) -> (String, PathBuf) {
+        let name = format!("{test}-{}", uuid::Uuid::new_v4().simple());
+        let p = self.official.join(&name);
+        std::fs::create_dir(&p).expect("mkdir on the official mount");
+        (name, p)
+    }
+
+    /// The brick path of `rel` (on the first brick holding it).
+    pub fn on_brick(&self, rel: &str) -> Option<PathBuf> {
+        self.bricks
+            .iter()
+            .map(|b| b.join(rel.trim_start_matches('/')))
+            .find(|p| p.symlink_metadata().is_ok())
+    }
+
+    /// gluster:// URL of a path in the volume.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "gluster://{}/{}/{}",
+            self.host,
+            self.volume,
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+/// A multi-threaded runtime for a test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn ctx() -> Ctx {
+    Ctx::current()
+}
+
+/// Resolves a path relative to the volume root.
+pub async fn resolve(vol: &Volume, path: &str) -> Iatt {
+    vol.resolve(&ctx(), path)
+        .await
+        .unwrap_or_else(|e| panic!("resolve {path}: {e}"))
+}
+
+/// Reads an xattr of a brick file with getfattr (hex value).
+pub fn brick_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let out = Command::new("getfattr")
+        .args(["--absolute-names", "-e", "hex", "-n", name])
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=0x")))?;
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The gfid a brick stores for a file.
+pub fn brick_gfid(path: &Path) -> Option<Gfid> {
+    let v = brick_xattr(path, "trusted.gfid")?;
+    Some(Gfid(v.try_into().ok()?))
+}
+
+/// Path of a workspace binary built by `cargo build --release --bins`
+/// (or the debug one when no release build exists).
+pub fn binary(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    for profile in ["release", "debug"] {
+        let p = target.join(profile).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not built: run cargo build --release --bins");
+}
+
+/// Deterministic pseudo-random bytes (xorshift) for data checks.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
