@@ -95,6 +95,12 @@ impl TestEnv {
     }
 }
 
+/// Waits out the official client's entry and attribute caches (1 s each by
+/// default), so that it sees what another client changed.
+pub fn settle_official() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}
+
 /// A multi-threaded runtime for a test.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -329,8 +329,7 @@ fn rename_over_existing_and_namespace_errors() {
         );
         vol.close();
     });
-    // The official client caches dst's old entry for its entry-timeout (1 s).
-    std::thread::sleep(Duration::from_millis(1100));
+    settle_official();
     assert_eq!(std::fs::read(odir.join("dst")).unwrap(), b"new");
     assert!(!odir.join("src").exists());
 }
@@ -497,6 +496,7 @@ fn one_shot_cli_lifecycle() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Size: {}", data.len())));
     let (out, _) = run(&["rm", &file]);
     assert!(out.status.success());
+    settle_official();
     assert!(!odir.join("put.bin").exists());
     let (out, _) = run(&["rm", &env.url(&format!("{dir}/a"))]);
     assert!(

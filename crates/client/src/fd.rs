@@ -604,6 +604,7 @@ impl Fd {
             .into_iter()
             .map(|e| DirEntry {
                 name: e.name,
+                d_ino: e.d_ino,
                 d_off: e.d_off,
                 d_type: e.d_type,
                 stat: e.stat.is_valid().then_some(e.stat),

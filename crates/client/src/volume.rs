@@ -67,6 +67,8 @@ pub enum SetTime {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirEntry {
     pub name: Vec<u8>,
+    /// The inode number the brick reports (derived from the gfid).
+    pub d_ino: u64,
     pub d_off: u64,
     pub d_type: u32,
     pub stat: Option<Iatt>,

@@ -12,22 +12,8 @@ use std::io::{Read, Write};
 
 /// Sets up tracing on stderr at an official-client log level name.
 pub fn init_logging(level: &str) -> Result<()> {
-    let filter = match level.to_ascii_uppercase().as_str() {
-        "TRACE" => "trace",
-        "DEBUG" => "debug",
-        "INFO" => "info",
-        "WARNING" | "WARN" => "warn",
-        "ERROR" | "CRITICAL" => "error",
-        "NONE" => "off",
-        other => bail!(
-            "unknown log level '{other}' (TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL, NONE)"
-        ),
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .init();
-    Ok(())
+    glusterfs_rs::logging::init(level, glusterfs_rs::logging::Target::Stderr)
+        .map_err(anyhow::Error::msg)
 }
 
 pub fn run(cmd: Command) -> Result<()> {
@@ -38,6 +24,7 @@ pub fn run(cmd: Command) -> Result<()> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let url: GlusterUrl = match &cmd {
+            Command::Mount { .. } => anyhow::bail!("mount is not a one-shot command"),
             Command::Ls { url, .. }
             | Command::Stat { url }
             | Command::Cat { url }
@@ -66,6 +53,7 @@ async fn execute(vol: &Volume, url: &GlusterUrl, cmd: Command, size: Option<u64>
     let ctx = Ctx::current();
     let path = url.path.as_str();
     match cmd {
+        Command::Mount { .. } => bail!("mount is not a one-shot command"),
         Command::Ls { long, .. } => {
             let dir = vol.resolve(&ctx, path).await?;
             if !dir.is_dir() {

@@ -2,6 +2,9 @@
 //! gluster:// URLs (connect, do the work, exit in milliseconds).
 
 mod cli;
+
+use glusterfs_rs::daemon;
+use glusterfs_rs::options::MountConfig;
 mod size;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +22,18 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Mount a volume: glusterfs-rs mount HOST:/VOLUME MOUNTPOINT [-o OPTIONS]
+    Mount {
+        /// HOST:/VOLUME (HOST may be a comma-separated list).
+        spec: String,
+        mountpoint: std::path::PathBuf,
+        /// Mount options, as for mount.glusterfs (comma-separated).
+        #[arg(short = 'o')]
+        options: Option<String>,
+        /// Stay in the foreground, logging to stderr.
+        #[arg(short = 'f', long, alias = "debug")]
+        foreground: bool,
+    },
     /// List a directory: gluster://HOST/VOLUME/DIR
     Ls {
         /// Long listing (mode, links, owner, size, name).
@@ -61,6 +76,22 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Command::Mount {
+        spec,
+        mountpoint,
+        options,
+        foreground,
+    } = args.cmd
+    {
+        let code = mount(
+            &spec,
+            mountpoint,
+            options.as_deref(),
+            foreground,
+            &args.log_level,
+        );
+        return ExitCode::from(code as u8);
+    }
     if let Err(e) = cli::init_logging(&args.log_level) {
         eprintln!("glusterfs-rs: {e}");
         return ExitCode::from(1);
@@ -72,4 +103,29 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn mount(
+    spec: &str,
+    mountpoint: std::path::PathBuf,
+    options: Option<&str>,
+    foreground: bool,
+    log_level: &str,
+) -> i32 {
+    let mut cfg = match MountConfig::new(spec, mountpoint) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("glusterfs-rs: {e}");
+            return daemon::EXIT_USAGE;
+        }
+    };
+    // --log-level applies unless -o log-level= says otherwise.
+    if log_level != "WARNING" {
+        cfg.log_level = log_level.to_ascii_uppercase();
+    }
+    if let Err(e) = cfg.apply(options.unwrap_or("")) {
+        eprintln!("glusterfs-rs: {e}");
+        return daemon::EXIT_USAGE;
+    }
+    daemon::run(cfg, foreground)
 }

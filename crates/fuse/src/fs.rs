@@ -1,0 +1,196 @@
+//! File-system semantics over a `client::Volume`: inode numbers, open
+//! handles, directory streams and the xattr rules of the official client.
+//! No fuser reply types here: `fuse_ops` does the kernel side.
+
+use crate::inode::InodeTable;
+use client::{Ctx, DirEntry, Error, Fd, Gfid, Volume};
+use parking_lot::Mutex;
+use proto::errno;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Cache timeouts handed to the kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub attr: Duration,
+    pub entry: Duration,
+    pub negative: Duration,
+}
+
+/// An open directory: its fd and the entries fetched but not yet handed
+/// to the kernel (its buffer was full), with the cookie they follow.
+pub struct DirStream {
+    pub fd: Fd,
+    pub pending: Mutex<Option<(u64, VecDeque<DirEntry>)>>,
+}
+
+pub enum Handle {
+    File(Fd),
+    Dir(std::sync::Arc<DirStream>),
+}
+
+pub struct FsState {
+    pub vol: Volume,
+    pub inodes: Mutex<InodeTable>,
+    handles: Mutex<HashMap<u64, Handle>>,
+    next_fh: AtomicU64,
+    pub timeouts: Timeouts,
+}
+
+impl FsState {
+    pub fn new(vol: Volume, timeouts: Timeouts) -> FsState {
+        FsState {
+            vol,
+            inodes: Mutex::new(InodeTable::new()),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            timeouts,
+        }
+    }
+
+    /// The gfid behind a node id the kernel sent us.
+    pub fn gfid(&self, ino: u64) -> Result<Gfid> {
+        self.inodes
+            .lock()
+            .gfid(ino)
+            .ok_or_else(|| Error::errno_msg(errno::ESTALE, format!("unknown inode {ino}")))
+    }
+
+    /// Counts one kernel reference to `gfid` and returns its node id.
+    pub fn remember(&self, gfid: Gfid) -> u64 {
+        self.inodes.lock().remember(gfid)
+    }
+
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.inodes.lock().forget(ino, n);
+    }
+
+    pub fn add_handle(&self, h: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles.lock().insert(fh, h);
+        fh
+    }
+
+    pub fn file(&self, fh: u64) -> Result<Fd> {
+        match self.handles.lock().get(&fh) {
+            Some(Handle::File(fd)) => Ok(fd.clone()),
+            _ => Err(Error::errno_msg(errno::EBADF, format!("no open file {fh}"))),
+        }
+    }
+
+    pub fn dir(&self, fh: u64) -> Result<std::sync::Arc<DirStream>> {
+        match self.handles.lock().get(&fh) {
+            Some(Handle::Dir(d)) => Ok(d.clone()),
+            _ => Err(Error::errno_msg(
+                errno::EBADF,
+                format!("no open directory {fh}"),
+            )),
+        }
+    }
+
+    pub fn take_handle(&self, fh: u64) -> Option<Handle> {
+        self.handles.lock().remove(&fh)
+    }
+
+    pub fn open_handles(&self) -> usize {
+        self.handles.lock().len()
+    }
+
+    /// Entries after cookie `offset`: the buffered rest of the previous
+    /// batch when it continues there, else a fresh READDIRP.
+    pub async fn dir_entries(
+        &self,
+        ctx: &Ctx,
+        dir: &DirStream,
+        offset: u64,
+    ) -> Result<VecDeque<DirEntry>> {
+        if let Some((after, entries)) = dir.pending.lock().take() {
+            if after == offset {
+                return Ok(entries);
+            }
+        }
+        Ok(dir.fd.readdirp(ctx, offset, 128 * 1024).await?.into())
+    }
+}
+
+/// xattrs the bricks keep for GlusterFS itself. The official client hides
+/// them (getxattr ENODATA, not listed) and refuses to set them (EPERM).
+pub fn is_internal_xattr(name: &[u8]) -> bool {
+    const EXACT: &[&[u8]] = &[
+        b"trusted.gfid",
+        b"trusted.glusterfs.volume-id",
+        b"trusted.glusterfs.mdata",
+    ];
+    const PREFIX: &[&[u8]] = &[b"trusted.glusterfs.dht", b"trusted.gfid2path."];
+    EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
+}
+
+/// Virtual xattrs answered by the client, as upstream does.
+pub fn virtual_xattr(name: &[u8], gfid: Gfid) -> Option<Vec<u8>> {
+    match name {
+        b"glusterfs.gfid.string" => Some(gfid.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+/// The caller of a FUSE request as the bricks should see it. Supplementary
+/// groups come from /proc (the official client's `send-gids`), skipped for
+/// root, which needs none.
+pub fn request_ctx(uid: u32, gid: u32, pid: u32, lock_owner: Option<u64>) -> Ctx {
+    let groups = if uid == 0 {
+        Vec::new()
+    } else {
+        proc_groups(pid)
+    };
+    Ctx {
+        pid: pid as i32,
+        uid,
+        gid,
+        groups,
+        lk_owner: lock_owner
+            .map(|o| o.to_le_bytes().to_vec())
+            .unwrap_or_default(),
+    }
+}
+
+fn proc_groups(pid: u32) -> Vec<u32> {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return Vec::new();
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .map(|g| {
+            g.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_xattrs() {
+        assert!(is_internal_xattr(b"trusted.gfid"));
+        assert!(is_internal_xattr(b"trusted.glusterfs.dht"));
+        assert!(is_internal_xattr(b"trusted.glusterfs.dht.linkto"));
+        assert!(is_internal_xattr(b"trusted.gfid2path.3fb73d826dfd18fb"));
+        // The official client lets these through (checked on a mount).
+        assert!(!is_internal_xattr(b"trusted.glusterfs.foo"));
+        assert!(!is_internal_xattr(b"trusted.afr.x"));
+        assert!(!is_internal_xattr(b"user.x"));
+    }
+
+    #[test]
+    fn ctx_of_root_has_no_groups() {
+        let c = request_ctx(0, 0, std::process::id(), Some(0x0102));
+        assert!(c.groups.is_empty());
+        assert_eq!(c.lk_owner, vec![2, 1, 0, 0, 0, 0, 0, 0]);
+    }
+}
