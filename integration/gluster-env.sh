@@ -26,6 +26,7 @@
 #   grs2      distribute over 2 bricks
 #   grsdist4  distribute over 4 bricks
 #   grsrep3   replica 3
+#   grsfault  1 brick, for fault tests that kill its brick
 #
 # Environment:
 #   GLUSTERFS_RS_TEST_DIR      brick base dir (/var/tmp/glusterfs-rs-test/bricks);
@@ -51,7 +52,7 @@ export LC_ALL=C
 readonly HOST=127.0.0.2
 readonly TEST_DIR="${GLUSTERFS_RS_TEST_DIR:-/var/tmp/glusterfs-rs-test/bricks}"
 readonly TEST_MNT="${GLUSTERFS_RS_TEST_MNT:-/mnt/glusterfs-rs-test}"
-readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3)
+readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsfault)
 readonly OFFICIAL_VOLUMES=(grs1 grs2)
 readonly GLUSTERD_BIN=/usr/sbin/glusterd
 readonly GLUSTERD_PIDFILE=/run/glusterd.pid
@@ -84,6 +85,7 @@ vol_layout() {
         grs2) echo "plain 2" ;;
         grsdist4) echo "plain 4" ;;
         grsrep3) echo "replica 3" ;;
+        grsfault) echo "plain 1" ;;
         *) return 1 ;;
     esac
 }

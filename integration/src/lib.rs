@@ -175,3 +175,97 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A glusterfs-rs FUSE mount for one test, undone (lazily) on drop.
+pub struct RsMount {
+    pub dir: PathBuf,
+}
+
+impl TestEnv {
+    /// Mounts the volume with mount.glusterfs-rs (the helper binary) at a
+    /// fresh mount point.
+    pub fn mount_rs(&self, test: &str, options: &str) -> RsMount {
+        let dir = self
+            .mount_base()
+            .join(format!("rs-{test}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create mount point");
+        let out = Command::new(binary("mount-glusterfs-rs"))
+            .arg(format!("{}:/{}", self.host, self.volume))
+            .arg(&dir)
+            .args(if options.is_empty() {
+                vec![]
+            } else {
+                vec!["-o", options]
+            })
+            .output()
+            .expect("run mount-glusterfs-rs");
+        assert!(
+            out.status.success(),
+            "mount failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        RsMount { dir }
+    }
+
+    pub fn mount_base(&self) -> PathBuf {
+        PathBuf::from(
+            std::env::var("GLUSTERFS_RS_TEST_MNT")
+                .unwrap_or_else(|_| "/mnt/glusterfs-rs-test".into()),
+        )
+    }
+}
+
+impl RsMount {
+    /// The pid of the daemon serving this mount.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let want = self.dir.to_string_lossy().into_owned();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+            let is_ours = args.first().is_some_and(|a| {
+                a.ends_with(b"mount-glusterfs-rs") || a.ends_with(b"glusterfs-rs")
+            });
+            (is_ours && args.contains(&want.as_bytes())).then_some(pid)
+        })
+    }
+
+    pub fn umount(&self) -> std::process::Output {
+        Command::new("umount")
+            .arg(&self.dir)
+            .output()
+            .expect("run umount")
+    }
+}
+
+impl Drop for RsMount {
+    fn drop(&mut self) {
+        if mounted(&self.dir) {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).output();
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// True when `dir` is a mount point (per /proc/self/mounts).
+pub fn mounted(dir: &Path) -> bool {
+    let want = dir.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(want.as_ref()))
+}
+
+/// Runs a command; panics with its output when it fails.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -9,10 +9,12 @@
 
 use crate::fs::{FsState, Timeouts};
 use crate::fuse_ops::GlusterFuse;
+use crate::fuse_ops::MAX_IO;
 use crate::logging::{self, Target};
+use crate::mount_sys::{self, KernelMount};
 use crate::options::MountConfig;
 use client::{Volume, VolumeOptions};
-use fuser::{Config, MountOption, SessionACL};
+use fuser::{Config, SessionACL};
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
@@ -172,20 +174,33 @@ fn serve(cfg: &MountConfig, mut report: Option<std::fs::File>) -> i32 {
         writeback_cache: cfg.writeback_cache,
         on_destroy: None,
     };
-    let mut config = Config::default();
-    config.mount_options = mount_options(cfg);
-    config.acl = SessionACL::All;
-    config.n_threads = Some(cfg.reader_threads);
-    config.clone_fd = true;
-    let mut session = match fuser::Session::new(fs, &cfg.mountpoint, &config) {
-        Ok(s) => s,
+    let source = format!("{}:/{}", cfg.servers[0], cfg.volume);
+    let flags = mount_sys::flags_for(cfg.read_only, &cfg.kernel_flags);
+    let (dev, kmount) = match KernelMount::mount(&source, &cfg.mountpoint, flags, MAX_IO) {
+        Ok(m) => m,
         Err(e) => {
             vol.close();
             return fail(format!("cannot mount on {}: {e}", cfg.mountpoint.display()));
         }
     };
+    let mut config = Config::default();
+    config.n_threads = Some(cfg.reader_threads);
+    config.clone_fd = true;
+    // Serving starts with the FUSE INIT handshake: when this returns, the
+    // mount is live.
+    let session = match fuser::Session::from_fd(fs, dev, SessionACL::All, config) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = kmount.unmount();
+            vol.close();
+            return fail(format!(
+                "FUSE handshake on {} failed: {e}",
+                cfg.mountpoint.display()
+            ));
+        }
+    };
     // SIGTERM/SIGINT/SIGHUP unmount; the session then ends and we exit.
-    let mut unmounter = session.unmount_callable();
+    let unmounter = kmount.clone();
     rt.spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
@@ -229,35 +244,6 @@ fn serve(cfg: &MountConfig, mut report: Option<std::fs::File>) -> i32 {
             1
         }
     }
-}
-
-fn mount_options(cfg: &MountConfig) -> Vec<MountOption> {
-    let mut o = vec![
-        MountOption::FSName(format!("{}:/{}", cfg.servers[0], cfg.volume)),
-        MountOption::Subtype("glusterfs-rs".into()),
-        MountOption::DefaultPermissions,
-    ];
-    if cfg.read_only {
-        o.push(MountOption::RO);
-    }
-    for f in &cfg.kernel_flags {
-        o.push(match f.as_str() {
-            "nosuid" => MountOption::NoSuid,
-            "suid" => MountOption::Suid,
-            "nodev" => MountOption::NoDev,
-            "dev" => MountOption::Dev,
-            "noexec" => MountOption::NoExec,
-            "exec" => MountOption::Exec,
-            "noatime" => MountOption::NoAtime,
-            "atime" | "strictatime" => MountOption::Atime,
-            "sync" => MountOption::Sync,
-            "async" => MountOption::Async,
-            "dirsync" => MountOption::DirSync,
-            // The rest have no FUSE equivalent; the kernel defaults apply.
-            _ => continue,
-        });
-    }
-    o
 }
 
 fn check_mountpoint(p: &Path) -> Result<(), String> {

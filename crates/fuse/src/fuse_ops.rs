@@ -82,10 +82,17 @@ fn file_attr(ino: u64, st: &Iatt) -> FileAttr {
         nlink: st.nlink,
         uid: st.uid,
         gid: st.gid,
-        rdev: st.rdev as u32,
+        rdev: linux_rdev(st.rdev),
         blksize: if st.blksize == 0 { 4096 } else { st.blksize },
         flags: 0,
     }
+}
+
+/// GlusterFS iatts carry rdev as (major << 32 | minor) (libglusterfs
+/// ia_makedev); the kernel wants its own encoding. (MKNOD requests take the
+/// Linux dev_t, which the brick hands to mknod(2) as is.)
+fn linux_rdev(rdev: u64) -> u32 {
+    libc::makedev((rdev >> 32) as u32, rdev as u32) as u32
 }
 
 fn set_time(t: TimeOrNow) -> SetTime {

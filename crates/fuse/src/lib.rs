@@ -8,4 +8,5 @@ pub mod fs;
 pub mod fuse_ops;
 pub mod inode;
 pub mod logging;
+pub mod mount_sys;
 pub mod options;

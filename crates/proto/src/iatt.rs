@@ -14,6 +14,7 @@ xdr_struct! {
         pub flags: u64,
         pub ino: u64,
         pub dev: u64,
+        /// Device number as (major << 32) | minor.
         pub rdev: u64,
         pub size: u64,
         pub blocks: u64,
