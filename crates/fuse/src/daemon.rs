@@ -172,7 +172,7 @@ fn serve(cfg: &MountConfig, mut report: Option<std::fs::File>) -> i32 {
         rt: rt.handle().clone(),
         direct_io: cfg.direct_io,
         writeback_cache: cfg.writeback_cache,
-        on_destroy: None,
+        acl: cfg.acl,
     };
     let source = format!("{}:/{}", cfg.servers[0], cfg.volume);
     let flags = mount_sys::flags_for(cfg.read_only, &cfg.kernel_flags);

@@ -31,8 +31,9 @@ pub struct GlusterFuse {
     pub rt: Rt,
     pub direct_io: DirectIo,
     pub writeback_cache: bool,
-    /// Told when the kernel ends the session (umount), so the daemon exits.
-    pub on_destroy: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// `acl`: the kernel enforces POSIX ACLs (kept in system.posix_acl_*
+    /// xattrs on the bricks).
+    pub acl: bool,
 }
 
 fn errno_of(e: &Error, op: &str) -> Errno {
@@ -174,18 +175,15 @@ impl fuser::Filesystem for GlusterFuse {
         if self.writeback_cache {
             wanted |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
+        if self.acl {
+            wanted |= InitFlags::FUSE_POSIX_ACL;
+        }
         // Take what the kernel offers; drop the rest silently.
         let offered = config.capabilities() & wanted;
         if let Err(missing) = config.add_capabilities(offered) {
             tracing::info!("kernel lacks FUSE capabilities {missing:?}");
         }
         Ok(())
-    }
-
-    fn destroy(&mut self) {
-        if let Some(f) = self.on_destroy.take() {
-            f();
-        }
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
