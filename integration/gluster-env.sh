@@ -27,6 +27,7 @@
 #   grsdist4  distribute over 4 bricks
 #   grsrep3   replica 3
 #   grsfault  1 brick, for fault tests that kill its brick
+#   grsauth   1 brick that refuses every client (auth.reject 127.*)
 #
 # Environment:
 #   GLUSTERFS_RS_TEST_DIR      brick base dir (/var/tmp/glusterfs-rs-test/bricks);
@@ -52,7 +53,7 @@ export LC_ALL=C
 readonly HOST=127.0.0.2
 readonly TEST_DIR="${GLUSTERFS_RS_TEST_DIR:-/var/tmp/glusterfs-rs-test/bricks}"
 readonly TEST_MNT="${GLUSTERFS_RS_TEST_MNT:-/mnt/glusterfs-rs-test}"
-readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsfault)
+readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsfault grsauth)
 readonly OFFICIAL_VOLUMES=(grs1 grs2)
 readonly GLUSTERD_BIN=/usr/sbin/glusterd
 readonly GLUSTERD_PIDFILE=/run/glusterd.pid
@@ -86,8 +87,26 @@ vol_layout() {
         grsdist4) echo "plain 4" ;;
         grsrep3) echo "replica 3" ;;
         grsfault) echo "plain 1" ;;
+        grsauth) echo "plain 1" ;;
         *) return 1 ;;
     esac
+}
+
+# vol_options VOL -> "key value" lines to set on the volume
+vol_options() {
+    case "$1" in
+        # Every loopback client is refused: SETVOLUME answers EACCES.
+        grsauth) echo "auth.reject 127.*" ;;
+    esac
+}
+
+# apply_options VOL: set the volume's options (idempotent).
+apply_options() {
+    local key value
+    while read -r key value; do
+        [[ -n $key ]] || continue
+        gl volume set "$1" "$key" "$value" >&2
+    done < <(vol_options "$1")
 }
 
 check_volume_name() {
@@ -434,6 +453,7 @@ create_volume() {
     else
         gl volume create "$vol" "${bricks[@]}" force >&2
     fi
+    apply_options "$vol"
     gl volume start "$vol" >&2
     wait_online "$vol" "$BRICK_WAIT" || die "bricks of $vol do not come online (see /var/log/glusterfs/bricks/)"
 }
@@ -445,6 +465,7 @@ cmd_volumes() {
     for vol in "${SELECTED[@]}"; do
         if vol_exists "$vol"; then
             if vol_is_intact "$vol"; then
+                apply_options "$vol"
                 ensure_online "$vol"
                 log "volumes: $vol ready (kept)"
                 continue

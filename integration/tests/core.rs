@@ -329,9 +329,13 @@ fn rename_over_existing_and_namespace_errors() {
         );
         vol.close();
     });
-    settle_official();
-    assert_eq!(std::fs::read(odir.join("dst")).unwrap(), b"new");
-    assert!(!odir.join("src").exists());
+    // Checked on the brick: the official client may keep serving the old
+    // name from its own inode table (it revalidates by gfid).
+    let brick_dst = env
+        .on_brick(&format!("{dir}/dst"))
+        .expect("dst on the brick");
+    assert_eq!(std::fs::read(brick_dst).unwrap(), b"new");
+    assert!(env.on_brick(&format!("{dir}/src")).is_none());
 }
 
 #[test]
@@ -549,4 +553,141 @@ fn bad_input_gives_clear_errors() {
             "{e}"
         );
     }
+}
+
+#[test]
+fn lock_and_changelog_fops() {
+    use client::Flock;
+    use proto::dict::{DictValue, GfxDict};
+    use proto::iatt::lock;
+    let env = require_env!(VOL);
+    let (dir, _) = env.scratch_dir("locks");
+    runtime().block_on(async {
+        let vol = env.connect().await;
+        let parent = resolve(&vol, &dir).await;
+        let owner = |b: u8| client::Ctx {
+            lk_owner: vec![b; 8],
+            ..ctx()
+        };
+        let (fd, st) = vol
+            .create(&owner(1), parent.gfid, b"f", libc::O_RDWR as u32, 0o644, 0)
+            .await
+            .unwrap();
+        let wr = Flock {
+            kind: lock::WRLCK,
+            ..Default::default()
+        };
+        let un = Flock {
+            kind: lock::UNLCK,
+            ..Default::default()
+        };
+        // INODELK: a second owner conflicts until the first unlocks.
+        vol.inodelk(&owner(1), st.gfid, "test.domain", lock::SETLK, &wr)
+            .await
+            .unwrap();
+        let e = vol
+            .inodelk(&owner(2), st.gfid, "test.domain", lock::SETLK, &wr)
+            .await
+            .unwrap_err();
+        assert_eq!(e.errno(), libc::EAGAIN, "{e}");
+        fd.finodelk(&owner(1), "test.domain", lock::SETLK, &un)
+            .await
+            .unwrap();
+        fd.finodelk(&owner(2), "test.domain", lock::SETLK, &wr)
+            .await
+            .unwrap();
+        fd.finodelk(&owner(2), "test.domain", lock::SETLK, &un)
+            .await
+            .unwrap();
+        // ENTRYLK / FENTRYLK on a name in the directory.
+        vol.entrylk(
+            &owner(1),
+            parent.gfid,
+            "test.domain",
+            Some(b"x"),
+            lock::ENTRYLK_LOCK,
+            lock::WRLCK,
+        )
+        .await
+        .unwrap();
+        let e = vol
+            .entrylk(
+                &owner(2),
+                parent.gfid,
+                "test.domain",
+                Some(b"x"),
+                lock::ENTRYLK_LOCK_NB,
+                lock::WRLCK,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.errno(), libc::EAGAIN, "{e}");
+        let dirfd = vol.opendir(&ctx(), parent.gfid).await.unwrap();
+        dirfd
+            .fentrylk(
+                &owner(1),
+                "test.domain",
+                Some(b"x"),
+                lock::ENTRYLK_UNLOCK,
+                lock::WRLCK,
+            )
+            .await
+            .unwrap();
+        // Plain READDIR lists names without attributes.
+        let names: Vec<Vec<u8>> = dirfd
+            .readdir(&ctx(), 0, 4096)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert!(names.contains(&b"f".to_vec()));
+        dirfd.release().await;
+        // XATTROP / FXATTROP add big-endian int32 arrays.
+        let one =
+            || GfxDict::new().with("user.counter", DictValue::Ptr(vec![0, 0, 0, 1, 0, 0, 0, 2]));
+        vol.xattrop(&ctx(), st.gfid, 0, one()).await.unwrap();
+        let r = fd.fxattrop(&ctx(), 0, one()).await.unwrap();
+        assert_eq!(
+            r.get("user.counter"),
+            Some(&DictValue::Ptr(vec![0, 0, 0, 2, 0, 0, 0, 4]))
+        );
+        fd.fremovexattr(&ctx(), "user.counter").await.unwrap();
+        assert_eq!(
+            vol.getxattr(&ctx(), st.gfid, "user.counter")
+                .await
+                .unwrap_err()
+                .errno(),
+            libc::ENODATA
+        );
+        // POSIX locks through LK: the owner travels in the credential.
+        let got = fd.lk(&owner(3), lock::SETLK, &wr).await.unwrap();
+        assert_eq!(got.kind, lock::WRLCK);
+        let e = fd.lk(&owner(4), lock::SETLK, &wr).await.unwrap_err();
+        assert_eq!(e.errno(), libc::EAGAIN);
+        let conflict = fd.lk(&owner(4), lock::GETLK, &wr).await.unwrap();
+        assert_eq!(conflict.lk_owner, vec![3; 8]);
+        fd.lk(&owner(3), lock::SETLK, &un).await.unwrap();
+        let st = vol.statfs(&ctx(), st.gfid).await.unwrap();
+        assert!(st.blocks > 0 && st.namemax == 255);
+        fd.release().await;
+        vol.close();
+    });
+}
+
+#[test]
+fn refused_authentication_is_a_clear_error() {
+    let env = require_env!("grsauth");
+    runtime().block_on(async {
+        let e = client::Volume::connect(
+            std::slice::from_ref(&env.host),
+            "grsauth",
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.errno(), libc::EACCES, "{e}");
+        assert!(e.to_string().contains("authentication failed"), "{e}");
+        assert!(e.to_string().contains("grsauth-client-0"), "{e}");
+    });
 }

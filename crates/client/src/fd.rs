@@ -582,6 +582,116 @@ impl Fd {
         xattr_value(&rsp.dict, name)
     }
 
+    pub async fn fremovexattr(&self, ctx: &Ctx, name: &str) -> Result<()> {
+        self.call(
+            ctx,
+            |gfid, fd| FremovexattrReq {
+                gfid,
+                fd,
+                name: name.as_bytes().to_vec(),
+                xdata: GfxDict::new(),
+            },
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// FINODELK: as [`Volume::inodelk`], through this fd.
+    pub async fn finodelk(&self, ctx: &Ctx, domain: &str, cmd: u32, flock: &Flock) -> Result<()> {
+        let (kind, flock) = (flock.kind, flock.clone());
+        self.call(
+            ctx,
+            |gfid, fd| FinodelkReq {
+                gfid,
+                fd,
+                cmd,
+                kind,
+                flock,
+                volume: domain.as_bytes().to_vec(),
+                xdata: GfxDict::new(),
+            },
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// FENTRYLK: as [`Volume::entrylk`], through this directory fd.
+    pub async fn fentrylk(
+        &self,
+        ctx: &Ctx,
+        domain: &str,
+        name: Option<&[u8]>,
+        cmd: u32,
+        kind: u32,
+    ) -> Result<()> {
+        let name = name.unwrap_or_default().to_vec();
+        self.call(
+            ctx,
+            |gfid, fd| FentrylkReq {
+                gfid,
+                fd,
+                cmd,
+                kind,
+                namelen: name.len() as u64,
+                name,
+                volume: domain.as_bytes().to_vec(),
+                xdata: GfxDict::new(),
+            },
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// FXATTROP: as [`Volume::xattrop`], through this fd.
+    pub async fn fxattrop(&self, ctx: &Ctx, optype: u32, dict: GfxDict) -> Result<GfxDict> {
+        let (rsp, _) = self
+            .call(
+                ctx,
+                |gfid, fd| FxattropReq {
+                    gfid,
+                    fd,
+                    flags: optype,
+                    dict,
+                    xdata: GfxDict::new(),
+                },
+                &[],
+            )
+            .await?;
+        Ok(rsp.dict)
+    }
+
+    /// Plain READDIR (names only, no attributes) after cookie `offset`.
+    pub async fn readdir(&self, ctx: &Ctx, offset: u64, size: u32) -> Result<Vec<DirEntry>> {
+        let (rsp, _) = self
+            .call(
+                ctx,
+                |gfid, fd| ReaddirReq {
+                    gfid,
+                    fd,
+                    offset,
+                    size,
+                    xdata: GfxDict::new(),
+                },
+                &[],
+            )
+            .await?;
+        Ok(rsp
+            .entries
+            .0
+            .into_iter()
+            .map(|e| DirEntry {
+                name: e.name,
+                d_ino: e.d_ino,
+                d_off: e.d_off,
+                d_type: e.d_type,
+                stat: None,
+            })
+            .collect())
+    }
+
     /// One batch of directory entries after cookie `offset` (0 = start).
     /// An empty batch is the end of the directory.
     pub async fn readdirp(&self, ctx: &Ctx, offset: u64, size: u32) -> Result<Vec<DirEntry>> {

@@ -12,7 +12,7 @@ use crate::volfile::Volfile;
 use proto::dict::{DictValue, GfxDict};
 use proto::errno;
 use proto::fops::*;
-use proto::iatt::{valid, Iatt, Statfs};
+use proto::iatt::{valid, Flock, Iatt, Statfs};
 use proto::rpc_msg::Identity;
 use proto::Gfid;
 use rpc::ConnectionOptions;
@@ -621,6 +621,77 @@ impl Volume {
         };
         self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
         Ok(())
+    }
+}
+
+impl Volume {
+    // ---- cluster locks and changelog ops (used by AFR/EC/DHT) ----
+
+    /// INODELK in lock `domain`: `cmd` is lock::GETLK/SETLK/SETLKW, the
+    /// owner is `ctx.lk_owner`.
+    pub async fn inodelk(
+        &self,
+        ctx: &Ctx,
+        gfid: Gfid,
+        domain: &str,
+        cmd: u32,
+        flock: &Flock,
+    ) -> Result<()> {
+        let req = InodelkReq {
+            gfid,
+            cmd,
+            kind: flock.kind,
+            flock: flock.clone(),
+            volume: domain.as_bytes().to_vec(),
+            xdata: GfxDict::new(),
+        };
+        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(())
+    }
+
+    /// ENTRYLK on `name` in directory `gfid` (None: the whole directory).
+    /// `cmd`: lock::ENTRYLK_LOCK/UNLOCK/LOCK_NB; `kind`: RDLCK or WRLCK.
+    pub async fn entrylk(
+        &self,
+        ctx: &Ctx,
+        gfid: Gfid,
+        domain: &str,
+        name: Option<&[u8]>,
+        cmd: u32,
+        kind: u32,
+    ) -> Result<()> {
+        let name = name.unwrap_or_default().to_vec();
+        let req = EntrylkReq {
+            gfid,
+            cmd,
+            kind,
+            namelen: name.len() as u64,
+            name,
+            volume: domain.as_bytes().to_vec(),
+            xdata: GfxDict::new(),
+        };
+        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(())
+    }
+
+    /// XATTROP: atomically combines `dict`'s values with the xattrs
+    /// (`optype` e.g. 0 = ADD_ARRAY of big-endian int32s); returns the
+    /// resulting values.
+    pub async fn xattrop(
+        &self,
+        ctx: &Ctx,
+        gfid: Gfid,
+        optype: u32,
+        dict: GfxDict,
+    ) -> Result<GfxDict> {
+        let req = XattropReq {
+            gfid,
+            flags: optype,
+            dict,
+            xdata: GfxDict::new(),
+        };
+        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        Ok(rsp.dict)
     }
 }
 
