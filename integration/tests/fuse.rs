@@ -850,6 +850,16 @@ fn brick_restart_is_survived() {
     }
     let e = fs::read(&f).map(|_| ()).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
+    // A write acknowledged by write-behind while the brick is gone must
+    // not vanish silently: fsync reports the failure.
+    let lost = OpenOptions::new().write(true).open(&f);
+    if let Ok(mut lost) = lost {
+        let _ = lost.write_all(b"lost");
+        assert!(
+            lost.sync_all().is_err(),
+            "fsync succeeded although the brick was down"
+        );
+    }
     run_ok(Command::new("gluster").args(["--mode=script", "volume", "start", "grsfault", "force"]));
     // The client reconnects on the next call; give the brick a moment.
     let t = Instant::now();

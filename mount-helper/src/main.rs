@@ -67,6 +67,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    glusterfs_rs::tune_allocator();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse(&argv) {
         Ok(a) => a,

@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 use crate::protocol_client::Brick;
+use bytes::Bytes;
 use proto::dict::{DictValue, GfxDict};
 use proto::fops::SetxattrReq;
 use proto::rpc_msg::Identity;
@@ -45,7 +46,7 @@ impl Distribute {
             dict: GfxDict::new().with(LAYOUT_XATTR, DictValue::Ptr(layout)),
             xdata: GfxDict::new(),
         };
-        self.subvols[0].fop(ctx, &req, &[]).await?;
+        self.subvols[0].fop(ctx, &req, Bytes::new()).await?;
         Ok(())
     }
 }

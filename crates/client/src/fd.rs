@@ -116,12 +116,22 @@ async fn release_remote(brick: &Brick, gfid: Gfid, is_dir: bool, generation: u64
     let xdata = GfxDict::new();
     let _ = if is_dir {
         brick
-            .fop_on(&session, &ctx, &ReleasedirReq { gfid, fd, xdata }, &[])
+            .fop_on(
+                &session,
+                &ctx,
+                &ReleasedirReq { gfid, fd, xdata },
+                Bytes::new(),
+            )
             .await
             .map(|_| ())
     } else {
         brick
-            .fop_on(&session, &ctx, &ReleaseReq { gfid, fd, xdata }, &[])
+            .fop_on(
+                &session,
+                &ctx,
+                &ReleaseReq { gfid, fd, xdata },
+                Bytes::new(),
+            )
             .await
             .map(|_| ())
     };
@@ -214,7 +224,7 @@ impl Fd {
         &self,
         ctx: &Ctx,
         build: impl FnOnce(Gfid, i64) -> Q,
-        payload: &[u8],
+        payload: Bytes,
     ) -> Result<(Q::Reply, Bytes)> {
         let (session, fd) = self.remote(ctx).await?;
         let req = build(self.inner.gfid, fd);
@@ -263,7 +273,7 @@ impl Fd {
                     flag,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         let n = (rsp.op_ret as usize).min(data.len()).min(size);
@@ -273,13 +283,21 @@ impl Fd {
     /// Writes `data` at `offset` (at end of file for O_APPEND fds).
     /// Returns the bytes written and the attributes after the write.
     pub async fn write(&self, ctx: &Ctx, offset: u64, data: &[u8]) -> Result<(usize, Iatt)> {
+        self.write_bytes(ctx, offset, Bytes::copy_from_slice(data))
+            .await
+    }
+
+    /// As [`Fd::write`], without copying `data` again on its way out.
+    pub async fn write_bytes(&self, ctx: &Ctx, offset: u64, data: Bytes) -> Result<(usize, Iatt)> {
         if data.len() <= MAX_IO || self.inner.flags & oflags::APPEND != 0 {
             return self.write_one(ctx, offset, data).await;
         }
-        let parts: Vec<_> = data
-            .chunks(MAX_IO)
-            .enumerate()
-            .map(|(i, c)| self.write_one(ctx, offset + (i * MAX_IO) as u64, c))
+        let parts: Vec<_> = (0..data.len())
+            .step_by(MAX_IO)
+            .map(|start| {
+                let end = (start + MAX_IO).min(data.len());
+                self.write_one(ctx, offset + start as u64, data.slice(start..end))
+            })
             .collect();
         let mut total = 0;
         let mut last = Iatt::default();
@@ -293,8 +311,9 @@ impl Fd {
         Ok((total, last))
     }
 
-    async fn write_one(&self, ctx: &Ctx, offset: u64, data: &[u8]) -> Result<(usize, Iatt)> {
+    async fn write_one(&self, ctx: &Ctx, offset: u64, data: Bytes) -> Result<(usize, Iatt)> {
         let flag = self.inner.flags;
+        let size = data.len() as u32;
         let (rsp, _) = self
             .call(
                 ctx,
@@ -302,7 +321,7 @@ impl Fd {
                     gfid,
                     fd,
                     offset,
-                    size: data.len() as u32,
+                    size,
                     flag,
                     xdata: GfxDict::new(),
                 },
@@ -321,7 +340,7 @@ impl Fd {
                     fd,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp.stat)
@@ -337,7 +356,7 @@ impl Fd {
                     offset: size,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp.poststat)
@@ -355,7 +374,7 @@ impl Fd {
                     valid,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp.poststat)
@@ -371,7 +390,7 @@ impl Fd {
                     datasync: i32::from(datasync),
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         } else {
@@ -383,7 +402,7 @@ impl Fd {
                     datasync: u32::from(datasync),
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         }
@@ -400,7 +419,7 @@ impl Fd {
                 fd,
                 xdata: GfxDict::new(),
             },
-            &[],
+            Bytes::new(),
         )
         .await?;
         Ok(())
@@ -429,7 +448,7 @@ impl Fd {
                     size: len,
                     xdata: xdata(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?
         } else if mode & ZERO_RANGE != 0 {
@@ -443,7 +462,7 @@ impl Fd {
                         size: len,
                         xdata: xdata(),
                     },
-                    &[],
+                    Bytes::new(),
                 )
                 .await?;
             // ZEROFILL may extend; KEEP_SIZE with ZERO_RANGE must not.
@@ -462,7 +481,7 @@ impl Fd {
                     size: len,
                     xdata: xdata(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?
         };
@@ -481,7 +500,7 @@ impl Fd {
                     what,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp.offset)
@@ -504,7 +523,7 @@ impl Fd {
                     flock,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp.flock)
@@ -542,7 +561,7 @@ impl Fd {
                     flag: 0,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp.op_ret as usize)
@@ -559,7 +578,7 @@ impl Fd {
                 dict,
                 xdata: GfxDict::new(),
             },
-            &[],
+            Bytes::new(),
         )
         .await?;
         Ok(())
@@ -576,7 +595,7 @@ impl Fd {
                     name: name.as_bytes().to_vec(),
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         xattr_value(&rsp.dict, name)
@@ -591,7 +610,7 @@ impl Fd {
                 name: name.as_bytes().to_vec(),
                 xdata: GfxDict::new(),
             },
-            &[],
+            Bytes::new(),
         )
         .await?;
         Ok(())
@@ -611,7 +630,7 @@ impl Fd {
                 volume: domain.as_bytes().to_vec(),
                 xdata: GfxDict::new(),
             },
-            &[],
+            Bytes::new(),
         )
         .await?;
         Ok(())
@@ -639,7 +658,7 @@ impl Fd {
                 volume: domain.as_bytes().to_vec(),
                 xdata: GfxDict::new(),
             },
-            &[],
+            Bytes::new(),
         )
         .await?;
         Ok(())
@@ -657,7 +676,7 @@ impl Fd {
                     dict,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp.dict)
@@ -675,7 +694,7 @@ impl Fd {
                     size,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp
@@ -705,7 +724,7 @@ impl Fd {
                     size,
                     xdata: GfxDict::new(),
                 },
-                &[],
+                Bytes::new(),
             )
             .await?;
         Ok(rsp
@@ -747,13 +766,13 @@ async fn open_remote(
     let xdata = GfxDict::new();
     let fd = if is_dir {
         brick
-            .fop_on(session, ctx, &OpendirReq { gfid, xdata }, &[])
+            .fop_on(session, ctx, &OpendirReq { gfid, xdata }, Bytes::new())
             .await?
             .0
             .fd
     } else {
         brick
-            .fop_on(session, ctx, &OpenReq { gfid, flags, xdata }, &[])
+            .fop_on(session, ctx, &OpenReq { gfid, flags, xdata }, Bytes::new())
             .await?
             .0
             .fd

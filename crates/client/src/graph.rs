@@ -30,6 +30,18 @@ pub struct DistributeSpec {
     pub options: Vec<(String, String)>,
 }
 
+/// performance/write-behind as configured for the volume. We do not run
+/// the translator; the FUSE layer's own write-behind follows its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBehindSpec {
+    /// O_DIRECT writes must reach the brick before they complete.
+    pub strict_o_direct: bool,
+    /// FLUSH (close) may complete before the brick has answered it.
+    pub flush_behind: bool,
+    /// Bytes of unacknowledged writes per file (`cache-size`).
+    pub window: u64,
+}
+
 /// The graph glusterfs-rs builds for a volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
@@ -37,6 +49,8 @@ pub struct Graph {
     pub top: String,
     pub utime: Utime,
     pub distribute: DistributeSpec,
+    /// None when the volume turned write-behind off.
+    pub write_behind: Option<WriteBehindSpec>,
 }
 
 /// Translators that only cache or schedule; safe to leave out.
@@ -64,9 +78,20 @@ impl Graph {
             .top()
             .ok_or_else(|| Error::Invalid("empty volfile".into()))?;
         let mut utime = Utime::default();
+        let mut write_behind = None;
         let mut cur = top;
         loop {
             match cur.xl_type.as_str() {
+                "performance/write-behind" => {
+                    write_behind = Some(WriteBehindSpec {
+                        strict_o_direct: cur.option("strict-O_DIRECT").is_some_and(is_true),
+                        flush_behind: cur.option("flush-behind").is_none_or(is_true),
+                        window: cur
+                            .option("cache-size")
+                            .and_then(parse_size)
+                            .unwrap_or(1 << 20),
+                    });
+                }
                 t if SKIPPED.contains(&t) => {}
                 "features/utime" => {
                     utime.enabled = true;
@@ -77,6 +102,7 @@ impl Graph {
                         top: top.name.clone(),
                         utime,
                         distribute: distribute(volfile, cur)?,
+                        write_behind,
                     });
                 }
                 "protocol/client" => {
@@ -84,6 +110,7 @@ impl Graph {
                     return Ok(Graph {
                         top: top.name.clone(),
                         utime,
+                        write_behind,
                         distribute: DistributeSpec {
                             name: format!("{}-dht", top.name),
                             subvolumes: vec![client(cur)?],
@@ -96,6 +123,21 @@ impl Graph {
             cur = single_child(volfile, cur)?;
         }
     }
+}
+
+/// "1MB", "4096", "512KB" as GlusterFS size options are written.
+fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim().to_ascii_uppercase();
+    let digits = v.chars().take_while(char::is_ascii_digit).count();
+    let n: u64 = v[..digits].parse().ok()?;
+    let mult = match v[digits..].trim() {
+        "" | "B" => 1,
+        "KB" | "K" => 1 << 10,
+        "MB" | "M" => 1 << 20,
+        "GB" | "G" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 fn is_true(v: &str) -> bool {
@@ -225,6 +267,9 @@ mod tests {
     fn single_brick_volume() {
         let g = Graph::build(&volfile_of("vsingle.json", "glusterd.GETSPEC.reply")).unwrap();
         assert!(g.utime.enabled && g.utime.noatime);
+        let wb = g.write_behind.unwrap();
+        assert!(!wb.strict_o_direct && wb.flush_behind && wb.window == 1 << 20);
+        assert_eq!(parse_size("4MB"), Some(4 << 20));
         let c = &g.distribute.subvolumes[0];
         assert_eq!(c.remote_host, "127.0.0.2");
         assert!(c.remote_subvolume.starts_with("/bricks/gl/"));

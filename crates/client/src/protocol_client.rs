@@ -281,7 +281,7 @@ impl Brick {
         &self,
         ctx: &Identity,
         req: &Q,
-        payload: &[u8],
+        payload: Bytes,
     ) -> Result<(Q::Reply, Bytes)> {
         let session = self.session().await?;
         self.fop_on(&session, ctx, req, payload).await
@@ -294,7 +294,7 @@ impl Brick {
         session: &Session,
         ctx: &Identity,
         req: &Q,
-        payload: &[u8],
+        payload: Bytes,
     ) -> Result<(Q::Reply, Bytes)> {
         let auth = self.auth(ctx, Q::FOP);
         let rpc_err = |source: RpcError| Error::Rpc {
@@ -304,10 +304,14 @@ impl Brick {
         };
         let reply = session
             .conn
-            .call(prog::FOP, prog::FOP_VERS, Q::FOP as u32, &auth, |e| {
-                req.encode(e);
-                e.raw(payload);
-            })
+            .call_with_payload(
+                prog::FOP,
+                prog::FOP_VERS,
+                Q::FOP as u32,
+                &auth,
+                |e| req.encode(e),
+                payload,
+            )
             .await
             .map_err(rpc_err)?;
         let body = reply.body_bytes();

@@ -9,6 +9,7 @@ use crate::graph::Graph;
 use crate::mgmt::{Mgmt, GLUSTERD_PORT};
 use crate::protocol_client::Brick;
 use crate::volfile::Volfile;
+use bytes::Bytes;
 use proto::dict::{DictValue, GfxDict};
 use proto::errno;
 use proto::fops::*;
@@ -209,7 +210,7 @@ impl Volume {
             .inner
             .dht
             .hashed(parent, name)
-            .fop(ctx, &req, &[])
+            .fop(ctx, &req, Bytes::new())
             .await?;
         valid_stat(rsp.prestat, "LOOKUP")
     }
@@ -223,7 +224,12 @@ impl Volume {
             bname: Vec::new(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         valid_stat(rsp.prestat, "LOOKUP")
     }
 
@@ -269,7 +275,12 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         valid_stat(rsp.stat, "STAT")
     }
 
@@ -281,7 +292,12 @@ impl Volume {
             valid,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(rsp.poststat)
     }
 
@@ -291,7 +307,12 @@ impl Volume {
             offset: size,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(rsp.poststat)
     }
 
@@ -301,7 +322,11 @@ impl Volume {
             mask,
             xdata: GfxDict::new(),
         };
-        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        self.inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(())
     }
 
@@ -311,7 +336,12 @@ impl Volume {
             size: 4096,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(rsp.path)
     }
 
@@ -320,7 +350,12 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(rsp.statfs)
     }
 
@@ -348,7 +383,7 @@ impl Volume {
             .inner
             .dht
             .hashed(parent, name)
-            .fop(ctx, &req, &[])
+            .fop(ctx, &req, Bytes::new())
             .await?;
         valid_stat(rsp.stat, "MKNOD")
     }
@@ -373,7 +408,7 @@ impl Volume {
             .inner
             .dht
             .hashed(parent, name)
-            .fop(ctx, &req, &[])
+            .fop(ctx, &req, Bytes::new())
             .await?;
         let stat = valid_stat(rsp.stat, "MKDIR")?;
         self.inner
@@ -403,7 +438,7 @@ impl Volume {
             .inner
             .dht
             .hashed(parent, name)
-            .fop(ctx, &req, &[])
+            .fop(ctx, &req, Bytes::new())
             .await?;
         valid_stat(rsp.stat, "SYMLINK")
     }
@@ -423,7 +458,12 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         valid_stat(rsp.stat, "LINK")
     }
 
@@ -438,7 +478,7 @@ impl Volume {
         self.inner
             .dht
             .hashed(parent, name)
-            .fop(ctx, &req, &[])
+            .fop(ctx, &req, Bytes::new())
             .await?;
         Ok(())
     }
@@ -454,7 +494,7 @@ impl Volume {
         self.inner
             .dht
             .hashed(parent, name)
-            .fop(ctx, &req, &[])
+            .fop(ctx, &req, Bytes::new())
             .await?;
         Ok(())
     }
@@ -481,7 +521,7 @@ impl Volume {
             .inner
             .dht
             .hashed(oldparent, oldname)
-            .fop(ctx, &req, &[])
+            .fop(ctx, &req, Bytes::new())
             .await?;
         Ok(rsp.stat)
     }
@@ -511,7 +551,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        let (rsp, _) = brick.fop_on(&session, ctx, &req, &[]).await?;
+        let (rsp, _) = brick.fop_on(&session, ctx, &req, Bytes::new()).await?;
         let stat = valid_stat(rsp.stat, "CREATE")?;
         let fd = Fd::new(
             self.clone(),
@@ -586,7 +626,11 @@ impl Volume {
             dict: GfxDict::new().with(name, DictValue::Ptr(value.to_vec())),
             xdata: GfxDict::new(),
         };
-        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        self.inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(())
     }
 
@@ -597,7 +641,12 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         xattr_value(&rsp.dict, name)
     }
 
@@ -609,7 +658,12 @@ impl Volume {
             name: Vec::new(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(rsp.dict.pairs.into_iter().map(|(k, _)| k).collect())
     }
 
@@ -619,7 +673,11 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        self.inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(())
     }
 }
@@ -645,7 +703,11 @@ impl Volume {
             volume: domain.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        self.inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(())
     }
 
@@ -670,7 +732,11 @@ impl Volume {
             volume: domain.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        self.inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(())
     }
 
@@ -690,7 +756,12 @@ impl Volume {
             dict,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self.inner.dht.cached(gfid).fop(ctx, &req, &[]).await?;
+        let (rsp, _) = self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, &req, Bytes::new())
+            .await?;
         Ok(rsp.dict)
     }
 }

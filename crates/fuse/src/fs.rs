@@ -3,6 +3,8 @@
 //! No fuser reply types here: `fuse_ops` does the kernel side.
 
 use crate::inode::InodeTable;
+use crate::writeback::WriteBehind;
+use client::graph::WriteBehindSpec;
 use client::{Ctx, DirEntry, Error, Fd, Gfid, Volume};
 use parking_lot::Mutex;
 use proto::errno;
@@ -38,16 +40,64 @@ pub struct FsState {
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     pub timeouts: Timeouts,
+    /// None when the volume has write-behind off.
+    pub wb: Option<WriteBehind>,
+    pub wb_policy: Option<WriteBehindSpec>,
 }
 
 impl FsState {
     pub fn new(vol: Volume, timeouts: Timeouts) -> FsState {
+        let wb_policy = vol.graph().write_behind;
+        // Our writes are up to 1 MiB: keep several in flight even with
+        // the default 1 MB window.
+        let wb = wb_policy.map(|p| WriteBehind::new(p.window.max(4 << 20)));
         FsState {
             vol,
             inodes: Mutex::new(InodeTable::new()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             timeouts,
+            wb,
+            wb_policy,
+        }
+    }
+
+    /// Waits for `gfid`'s queued writes, so that what follows sees them.
+    pub async fn settle(&self, gfid: Gfid) {
+        if let Some(wb) = &self.wb {
+            // An error stays recorded for the next write/fsync/flush.
+            let _ = wb.settle(gfid, false).await;
+        }
+    }
+
+    /// Waits for queued writes and reports a background failure.
+    pub async fn settle_with_error(&self, gfid: Gfid) -> Result<()> {
+        match &self.wb {
+            Some(wb) => wb.settle(gfid, true).await,
+            None => Ok(()),
+        }
+    }
+
+    /// True when `gfid` has writes in flight (its attributes would be stale).
+    pub fn writes_pending(&self, gfid: &Gfid) -> bool {
+        self.wb.as_ref().is_some_and(|wb| wb.busy(gfid))
+    }
+
+    /// Writes through write-behind when the file and the volume allow it.
+    pub async fn write(&self, ctx: Ctx, fd: Fd, offset: u64, data: bytes::Bytes) -> Result<usize> {
+        use proto::fops::oflags;
+        let flags = fd.flags();
+        let strict_direct = self.wb_policy.is_some_and(|p| p.strict_o_direct);
+        let sync = flags & oflags::SYNC != 0 || (flags & oflags::DIRECT != 0 && strict_direct);
+        match &self.wb {
+            Some(wb) if !sync => {
+                let append = flags & oflags::APPEND != 0;
+                wb.write(fd, ctx, offset, data, append).await
+            }
+            _ => {
+                self.settle_with_error(fd.gfid()).await?;
+                Ok(fd.write_bytes(&ctx, offset, data).await?.0)
+            }
         }
     }
 

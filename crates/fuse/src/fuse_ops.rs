@@ -191,7 +191,14 @@ impl fuser::Filesystem for GlusterFuse {
         self.spawn(async move {
             let r = async {
                 let p = s.gfid(parent.0)?;
-                s.vol.lookup(&c, p, &name).await
+                let st = s.vol.lookup(&c, p, &name).await?;
+                if s.writes_pending(&st.gfid) {
+                    // Its size and times are about to change: report them
+                    // after our queued writes landed.
+                    s.settle(st.gfid).await;
+                    return s.vol.stat(&c, st.gfid).await;
+                }
+                Ok(st)
             }
             .await;
             match r {
@@ -214,9 +221,11 @@ impl fuser::Filesystem for GlusterFuse {
         let (s, c) = (self.state.clone(), ctx(req));
         self.spawn(async move {
             let r = async {
+                let gfid = s.gfid(ino.0)?;
+                s.settle(gfid).await;
                 match fh.map(|f| s.file(f.0)) {
                     Some(Ok(fd)) => fd.fstat(&c).await,
-                    _ => s.vol.stat(&c, s.gfid(ino.0)?).await,
+                    _ => s.vol.stat(&c, gfid).await,
                 }
             }
             .await;
@@ -256,6 +265,7 @@ impl fuser::Filesystem for GlusterFuse {
         self.spawn(async move {
             let r = async {
                 let gfid = s.gfid(ino.0)?;
+                s.settle_with_error(gfid).await?;
                 let fd = fh.and_then(|f| s.file(f.0).ok());
                 let mut last = None;
                 if let Some(size) = size {
@@ -479,7 +489,12 @@ impl fuser::Filesystem for GlusterFuse {
     ) {
         let (s, c) = (self.state.clone(), ctx(req));
         self.spawn(async move {
-            let r = async { s.file(fh.0)?.read(&c, offset, size as usize).await }.await;
+            let r = async {
+                let fd = s.file(fh.0)?;
+                s.settle(fd.gfid()).await;
+                fd.read(&c, offset, size as usize).await
+            }
+            .await;
             match r {
                 Ok(data) => reply.data(&data),
                 Err(e) => reply.error(errno_of(&e, "read")),
@@ -500,11 +515,12 @@ impl fuser::Filesystem for GlusterFuse {
         reply: ReplyWrite,
     ) {
         let (s, c) = (self.state.clone(), ctx(req));
-        let data = data.to_vec();
+        // The one copy out of fuser's buffer; from here on it is shared.
+        let data = bytes::Bytes::copy_from_slice(data);
         self.spawn(async move {
-            let r = async { s.file(fh.0)?.write(&c, offset, &data).await }.await;
+            let r = async { s.write(c, s.file(fh.0)?, offset, data).await }.await;
             match r {
-                Ok((n, _)) => reply.written(n as u32),
+                Ok(n) => reply.written(n as u32),
                 Err(e) => reply.error(errno_of(&e, "write")),
             }
         });
@@ -519,8 +535,33 @@ impl fuser::Filesystem for GlusterFuse {
         reply: ReplyEmpty,
     ) {
         let (s, c) = (self.state.clone(), ctx_owner(req, lock_owner.0));
+        let behind = s.wb_policy.is_some_and(|p| p.flush_behind);
         self.spawn(async move {
-            let r = async { s.file(fh.0)?.flush(&c).await }.await;
+            let fd = match s.file(fh.0) {
+                Ok(fd) => fd,
+                Err(e) => return reply.error(errno_of(&e, "flush")),
+            };
+            // A write that already failed in the background fails close().
+            if let Some(e) = s.wb.as_ref().and_then(|wb| wb.take_error(&fd.gfid())) {
+                return reply.error(errno_of(&e, "flush"));
+            }
+            if behind {
+                // flush-behind (the volume's default): close() returns now;
+                // the queued writes and the FLUSH complete in the background.
+                reply.ok();
+                if let Err(e) = s.settle_with_error(fd.gfid()).await {
+                    tracing::warn!("write before close failed: {e}");
+                }
+                if let Err(e) = fd.flush(&c).await {
+                    tracing::warn!("background flush failed: {e}");
+                }
+                return;
+            }
+            let r = async {
+                s.settle_with_error(fd.gfid()).await?;
+                fd.flush(&c).await
+            }
+            .await;
             match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno_of(&e, "flush")),
@@ -543,6 +584,8 @@ impl fuser::Filesystem for GlusterFuse {
         reply.ok();
         self.spawn(async move {
             if let Some(Handle::File(fd)) = s.take_handle(fh.0) {
+                // Queued writes use this fd: release it after them.
+                s.settle(fd.gfid()).await;
                 fd.release().await;
             }
         });
@@ -558,7 +601,12 @@ impl fuser::Filesystem for GlusterFuse {
     ) {
         let (s, c) = (self.state.clone(), ctx(req));
         self.spawn(async move {
-            let r = async { s.file(fh.0)?.fsync(&c, datasync).await }.await;
+            let r = async {
+                let fd = s.file(fh.0)?;
+                s.settle_with_error(fd.gfid()).await?;
+                fd.fsync(&c, datasync).await
+            }
+            .await;
             match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno_of(&e, "fsync")),
@@ -636,7 +684,8 @@ impl fuser::Filesystem for GlusterFuse {
                     let dot = e.name == b"." || e.name == b"..";
                     // The kernel takes no reference for . and .., nor for
                     // entries without attributes (node 0).
-                    let (node, attr) = match (&e.stat, dot) {
+                    let stat = e.stat.filter(|st| !s.writes_pending(&st.gfid));
+                    let (node, attr) = match (&stat, dot) {
                         (Some(st), false) => {
                             let n = s.remember(st.gfid);
                             (n, file_attr(n, st))
@@ -986,7 +1035,12 @@ impl fuser::Filesystem for GlusterFuse {
         }
         let (s, c) = (self.state.clone(), ctx(req));
         self.spawn(async move {
-            let r = async { s.file(fh.0)?.seek(&c, offset as u64, what).await }.await;
+            let r = async {
+                let fd = s.file(fh.0)?;
+                s.settle(fd.gfid()).await;
+                fd.seek(&c, offset as u64, what).await
+            }
+            .await;
             match r {
                 Ok(off) => reply.offset(off as i64),
                 Err(e) => reply.error(errno_of(&e, "lseek")),
@@ -1012,6 +1066,8 @@ impl fuser::Filesystem for GlusterFuse {
         self.spawn(async move {
             let r = async {
                 let (src, dst) = (s.file(fh_in.0)?, s.file(fh_out.0)?);
+                s.settle(src.gfid()).await;
+                s.settle_with_error(dst.gfid()).await?;
                 src.copy_file_range(&c, offset_in, &dst, offset_out, len)
                     .await
             }

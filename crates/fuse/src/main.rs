@@ -75,6 +75,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    glusterfs_rs::tune_allocator();
     let args = Args::parse();
     if let Command::Mount {
         spec,

@@ -71,6 +71,13 @@ pub struct Callback {
 
 type Waiter = oneshot::Sender<Result<Reply, RpcError>>;
 
+/// One outgoing record: the encoded header and arguments, and a payload
+/// sent after them without being copied into the same buffer.
+struct Frame {
+    head: Vec<u8>,
+    payload: Bytes,
+}
+
 /// Outstanding calls. Shared between the handle and the reader task only.
 struct Table {
     peer: String,
@@ -107,7 +114,7 @@ impl Table {
 struct Inner {
     peer: String,
     table: Arc<Table>,
-    frames: mpsc::UnboundedSender<Vec<u8>>,
+    frames: mpsc::UnboundedSender<Frame>,
     next_xid: AtomicU32,
     tasks: Vec<JoinHandle<()>>,
     options: ConnectionOptions,
@@ -260,6 +267,29 @@ impl Connection {
         .await
     }
 
+    /// As [`Connection::call`], followed by a raw payload (WRITE data),
+    /// which goes to the socket as it is, without a copy.
+    pub async fn call_with_payload(
+        &self,
+        program: u32,
+        version: u32,
+        procedure: u32,
+        auth: &Auth,
+        args: impl FnOnce(&mut Encoder),
+        payload: Bytes,
+    ) -> Result<Reply, RpcError> {
+        self.call_inner(
+            program,
+            version,
+            procedure,
+            auth,
+            args,
+            self.inner.options.call_timeout,
+            payload,
+        )
+        .await
+    }
+
     pub async fn call_with_timeout(
         &self,
         program: u32,
@@ -268,6 +298,29 @@ impl Connection {
         auth: &Auth,
         args: impl FnOnce(&mut Encoder),
         timeout: Duration,
+    ) -> Result<Reply, RpcError> {
+        self.call_inner(
+            program,
+            version,
+            procedure,
+            auth,
+            args,
+            timeout,
+            Bytes::new(),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_inner(
+        &self,
+        program: u32,
+        version: u32,
+        procedure: u32,
+        auth: &Auth,
+        args: impl FnOnce(&mut Encoder),
+        timeout: Duration,
+        payload: Bytes,
     ) -> Result<Reply, RpcError> {
         let inner = &self.inner;
         let (tx, rx) = oneshot::channel();
@@ -278,11 +331,11 @@ impl Connection {
             table: &inner.table,
             xid,
         };
-        let mut e = Encoder::with_capacity(256);
+        let mut e = Encoder::with_capacity(1024);
         e.u32(0); // record mark, patched below
         encode_call(&mut e, xid, program, version, procedure, auth)?;
         args(&mut e);
-        let len = e.len() - 4;
+        let len = e.len() - 4 + payload.len();
         if len > MAX_RECORD {
             return Err(RpcError::Rejected {
                 peer: inner.peer.clone(),
@@ -292,7 +345,11 @@ impl Connection {
             });
         }
         e.patch_u32(0, LAST_FRAGMENT | len as u32);
-        if inner.frames.send(e.into_vec()).is_err() {
+        let frame = Frame {
+            head: e.into_vec(),
+            payload,
+        };
+        if inner.frames.send(frame).is_err() {
             return Err(RpcError::NotConnected {
                 peer: inner.peer.clone(),
             });
@@ -357,15 +414,15 @@ impl Drop for PendingGuard<'_> {
 /// bursts of small calls share a syscall.
 async fn write_loop(
     wr: OwnedWriteHalf,
-    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut frames: mpsc::UnboundedReceiver<Frame>,
     table: Arc<Table>,
 ) {
     let mut w = BufWriter::with_capacity(256 * 1024, wr);
     while let Some(frame) = frames.recv().await {
-        let mut ok = w.write_all(&frame).await.is_ok();
+        let mut ok = write_frame(&mut w, &frame).await;
         while ok {
             match frames.try_recv() {
-                Ok(f) => ok = w.write_all(&f).await.is_ok(),
+                Ok(f) => ok = write_frame(&mut w, &f).await,
                 Err(_) => break,
             }
         }
@@ -377,6 +434,13 @@ async fn write_loop(
     }
 }
 
+/// Small pieces are gathered in the buffer; a large payload goes straight
+/// to the socket (BufWriter passes writes larger than its buffer through).
+async fn write_frame(w: &mut BufWriter<OwnedWriteHalf>, f: &Frame) -> bool {
+    w.write_all(&f.head).await.is_ok()
+        && (f.payload.is_empty() || w.write_all(&f.payload).await.is_ok())
+}
+
 /// Reads records, completes calls by xid, forwards server calls, and runs
 /// the ping rule. Owns the only timer of the connection.
 async fn read_loop(
@@ -384,7 +448,7 @@ async fn read_loop(
     table: Arc<Table>,
     callbacks: mpsc::Sender<Callback>,
     alive: watch::Sender<bool>,
-    frames: mpsc::UnboundedSender<Vec<u8>>,
+    frames: mpsc::UnboundedSender<Frame>,
     ping_timeout: Duration,
 ) {
     let mut r = BufReader::with_capacity(256 * 1024, rd);
@@ -429,7 +493,7 @@ async fn read_loop(
                 if encode_call(&mut e, ping_xid, prog::DUMP, prog::DUMP_VERS, procs::DUMP_PING, &Auth::Null).is_ok() {
                     let len = e.len() as u32 - 4;
                     e.patch_u32(0, LAST_FRAGMENT | len);
-                    let _ = frames.send(e.into_vec());
+                    let _ = frames.send(Frame { head: e.into_vec(), payload: Bytes::new() });
                     ping_sent = true;
                 }
             }
@@ -490,9 +554,15 @@ async fn read_record<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Res
                 format!("record of more than {MAX_RECORD} bytes"),
             ));
         }
-        let start = out.len();
-        out.resize(start + len, 0);
-        r.read_exact(&mut out[start..]).await?;
+        // Read into spare capacity: no zero-filling of large records.
+        let end = out.len() + len;
+        out.reserve(len);
+        while out.len() < end {
+            let want = end - out.len();
+            if (&mut *r).take(want as u64).read_buf(&mut out).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
         if mark & LAST_FRAGMENT != 0 {
             return Ok(out.freeze());
         }
