@@ -199,6 +199,8 @@ fn serve(cfg: &MountConfig, mut report: Option<std::fs::File>) -> i32 {
             ));
         }
     };
+    // After INIT, which resets the read-ahead to what it negotiated.
+    set_read_ahead(&cfg.mountpoint);
     // SIGTERM/SIGINT/SIGHUP unmount; the session then ends and we exit.
     let unmounter = kmount.clone();
     rt.spawn(async move {
@@ -242,6 +244,33 @@ fn serve(cfg: &MountConfig, mut report: Option<std::fs::File>) -> i32 {
         Err(e) => {
             tracing::error!("FUSE session ended with an error: {e}");
             1
+        }
+    }
+}
+
+/// Kernel read-ahead for the new mount (the kernel starts FUSE mounts at
+/// 128 KiB). Sequential reads of 1 MiB requests ran at about twice the
+/// speed with 4 MiB (benches/). Found through /proc/self/mountinfo: a stat
+/// of the mount point would wait for the session we have not started yet.
+fn set_read_ahead(mountpoint: &Path) {
+    const READ_AHEAD_KB: u32 = 4096;
+    let Ok(canon) = mountpoint.canonicalize() else {
+        return;
+    };
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    // Fields: id parent major:minor root mountpoint ...; the last match is ours.
+    let dev = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 4 && unescape_mount_path(f[4]) == canon.to_string_lossy())
+                .then(|| f[2].to_string())
+        })
+        .last();
+    if let Some(dev) = dev {
+        let path = format!("/sys/class/bdi/{dev}/read_ahead_kb");
+        if let Err(e) = std::fs::write(&path, READ_AHEAD_KB.to_string()) {
+            tracing::info!("cannot raise read-ahead ({path}): {e}");
         }
     }
 }

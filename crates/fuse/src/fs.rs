@@ -29,9 +29,25 @@ pub struct DirStream {
     pub pending: Mutex<Option<(u64, VecDeque<DirEntry>)>>,
 }
 
+/// An open file. `closing` is held by a flush that finishes in the
+/// background (flush-behind), so that RELEASE waits for that FLUSH.
+pub struct OpenFile {
+    pub fd: Fd,
+    pub closing: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
 pub enum Handle {
-    File(Fd),
+    File(OpenFile),
     Dir(std::sync::Arc<DirStream>),
+}
+
+impl Handle {
+    pub fn file(fd: Fd) -> Handle {
+        Handle::File(OpenFile {
+            fd,
+            closing: Default::default(),
+        })
+    }
 }
 
 pub struct FsState {
@@ -126,8 +142,16 @@ impl FsState {
 
     pub fn file(&self, fh: u64) -> Result<Fd> {
         match self.handles.lock().get(&fh) {
-            Some(Handle::File(fd)) => Ok(fd.clone()),
+            Some(Handle::File(f)) => Ok(f.fd.clone()),
             _ => Err(Error::errno_msg(errno::EBADF, format!("no open file {fh}"))),
+        }
+    }
+
+    /// The lock a background flush of `fh` holds.
+    pub fn closing_lock(&self, fh: u64) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
+        match self.handles.lock().get(&fh) {
+            Some(Handle::File(f)) => Some(f.closing.clone()),
+            _ => None,
         }
     }
 

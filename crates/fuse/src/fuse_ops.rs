@@ -38,11 +38,21 @@ pub struct GlusterFuse {
 
 fn errno_of(e: &Error, op: &str) -> Errno {
     let n = e.errno();
+    // Failures of the volume or the connection are worth a warning; the
+    // ordinary answers of a file system (ENOENT, EEXIST, ...) are not.
     match n {
-        errno::ENOENT | errno::EEXIST | errno::ENODATA | errno::ENOTEMPTY | errno::EAGAIN => {
-            tracing::debug!("{op}: {e}")
+        errno::EIO
+        | errno::ENOTCONN
+        | errno::EBADF
+        | errno::EBADFD
+        | errno::ESTALE
+        | errno::ETIMEDOUT
+        | errno::EPROTO
+        | errno::ENOSPC
+        | errno::EROFS => {
+            tracing::warn!("{op} failed: {e}")
         }
-        _ => tracing::warn!("{op} failed: {e}"),
+        _ => tracing::debug!("{op}: {e}"),
     }
     Errno::from_i32(if n > 0 { n } else { errno::EIO })
 }
@@ -468,7 +478,7 @@ impl fuser::Filesystem for GlusterFuse {
             let r = async { s.vol.open(&c, s.gfid(ino.0)?, flags.0 as u32).await }.await;
             match r {
                 Ok(fd) => {
-                    let fh = s.add_handle(Handle::File(fd));
+                    let fh = s.add_handle(Handle::file(fd));
                     reply.opened(FileHandle(fh), fopen);
                 }
                 Err(e) => reply.error(errno_of(&e, "open")),
@@ -547,7 +557,12 @@ impl fuser::Filesystem for GlusterFuse {
             }
             if behind {
                 // flush-behind (the volume's default): close() returns now;
-                // the queued writes and the FLUSH complete in the background.
+                // the queued writes and the FLUSH complete in the background,
+                // and RELEASE waits for them through the closing lock.
+                let Some(lock) = s.closing_lock(fh.0) else {
+                    return reply.error(Errno::from_i32(errno::EBADF));
+                };
+                let _closing = lock.lock().await;
                 reply.ok();
                 if let Err(e) = s.settle_with_error(fd.gfid()).await {
                     tracing::warn!("write before close failed: {e}");
@@ -583,10 +598,12 @@ impl fuser::Filesystem for GlusterFuse {
         // Answer at once; the RELEASE itself goes out in the background.
         reply.ok();
         self.spawn(async move {
-            if let Some(Handle::File(fd)) = s.take_handle(fh.0) {
-                // Queued writes use this fd: release it after them.
-                s.settle(fd.gfid()).await;
-                fd.release().await;
+            if let Some(Handle::File(f)) = s.take_handle(fh.0) {
+                // After a background FLUSH of this fd, and after the
+                // queued writes that use it.
+                let _flushed = f.closing.lock().await;
+                s.settle(f.fd.gfid()).await;
+                f.fd.release().await;
             }
         });
     }
@@ -916,7 +933,7 @@ impl fuser::Filesystem for GlusterFuse {
             .await;
             match r {
                 Ok((fd, st)) => {
-                    let fh = s.add_handle(Handle::File(fd));
+                    let fh = s.add_handle(Handle::file(fd));
                     let ino = s.remember(st.gfid);
                     reply.created(
                         &s.timeouts.entry,
