@@ -266,7 +266,7 @@ fn set_read_ahead(mountpoint: &Path) {
             (f.len() > 4 && unescape_mount_path(f[4]) == canon.to_string_lossy())
                 .then(|| f[2].to_string())
         })
-        .last();
+        .next_back();
     if let Some(dev) = dev {
         let path = format!("/sys/class/bdi/{dev}/read_ahead_kb");
         if let Err(e) = std::fs::write(&path, READ_AHEAD_KB.to_string()) {
