@@ -181,6 +181,23 @@ impl Fd {
         ))
     }
 
+    /// An fd that is opened on the brick only when first needed (as
+    /// upstream's open-behind does); reads of a read-only fd that was never
+    /// opened use the brick's anonymous fd and need no OPEN at all.
+    pub(crate) fn lazy(vol: Volume, brick: Arc<Brick>, gfid: Gfid, flags: u32) -> Fd {
+        // Generation 0 never matches a session: the first use opens.
+        Fd::new(vol, brick, gfid, flags, false, 0, ANON_FD)
+    }
+
+    /// True once the fd exists on the brick.
+    fn opened(&self) -> bool {
+        self.inner.remote.lock().generation != 0
+    }
+
+    fn read_only(&self) -> bool {
+        self.inner.flags & oflags::ACCMODE == oflags::RDONLY
+    }
+
     pub fn gfid(&self) -> Gfid {
         self.inner.gfid
     }
@@ -211,8 +228,11 @@ impl Fd {
             }
         }
         let reopen_flags = i.flags & !(oflags::CREAT | oflags::EXCL | oflags::TRUNC);
+        let first = !self.opened();
         let fd = open_remote(&i.brick, &session, ctx, i.gfid, reopen_flags, i.is_dir).await?;
-        tracing::info!(gfid = %i.gfid, "reopened after reconnect");
+        if !first {
+            tracing::info!(gfid = %i.gfid, "reopened after reconnect");
+        }
         let mut r = i.remote.lock();
         r.generation = session.generation;
         r.fd = fd;
@@ -262,20 +282,28 @@ impl Fd {
 
     async fn read_one(&self, ctx: &Ctx, offset: u64, size: usize) -> Result<Bytes> {
         let flag = self.inner.flags;
-        let (rsp, data) = self
-            .call(
-                ctx,
-                |gfid, fd| ReadReq {
-                    gfid,
-                    fd,
-                    offset,
-                    size: size as u32,
-                    flag,
-                    xdata: GfxDict::new(),
-                },
-                Bytes::new(),
-            )
-            .await?;
+        let build = |gfid, fd| ReadReq {
+            gfid,
+            fd,
+            offset,
+            size: size as u32,
+            flag,
+            xdata: GfxDict::new(),
+        };
+        let (rsp, data) = if !self.opened() && self.read_only() {
+            let brick = &self.inner.brick;
+            let session = brick.session().await?;
+            brick
+                .fop_on(
+                    &session,
+                    ctx,
+                    &build(self.inner.gfid, ANON_FD),
+                    Bytes::new(),
+                )
+                .await?
+        } else {
+            self.call(ctx, build, Bytes::new()).await?
+        };
         let n = (rsp.op_ret as usize).min(data.len()).min(size);
         Ok(data.slice(..n))
     }
@@ -332,6 +360,9 @@ impl Fd {
     }
 
     pub async fn fstat(&self, ctx: &Ctx) -> Result<Iatt> {
+        if !self.opened() {
+            return self.inner.vol.stat(ctx, self.inner.gfid).await;
+        }
         let (rsp, _) = self
             .call(
                 ctx,
@@ -412,6 +443,9 @@ impl Fd {
     /// FLUSH: called on every close(2) of a file descriptor; releases the
     /// POSIX locks of `ctx`'s lock owner.
     pub async fn flush(&self, ctx: &Ctx) -> Result<()> {
+        if !self.opened() {
+            return Ok(()); // never opened: no data, no locks to let go of
+        }
         self.call(
             ctx,
             |gfid, fd| FlushReq {

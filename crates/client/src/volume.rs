@@ -579,6 +579,19 @@ impl Volume {
         .await
     }
 
+    /// Opens without a round trip: the brick sees the OPEN when the fd is
+    /// first used for something other than reading (open-behind). Not for
+    /// O_TRUNC, whose effect must be immediate.
+    pub fn open_lazy(&self, gfid: Gfid, flags: u32) -> Fd {
+        let gflags = crate::fd::to_gf_flags(flags) & !(oflags::CREAT | oflags::EXCL);
+        Fd::lazy(
+            self.clone(),
+            self.inner.dht.cached(gfid).clone(),
+            gfid,
+            gflags,
+        )
+    }
+
     pub async fn opendir(&self, ctx: &Ctx, gfid: Gfid) -> Result<Fd> {
         Fd::open(
             self.clone(),

@@ -155,11 +155,15 @@ impl GlusterFuse {
 
     /// direct-io-mode=enable bypasses the page cache for every file; auto
     /// and disable leave it to the opener (O_DIRECT works either way).
+    /// Cached pages are kept across opens: with FUSE_AUTO_INVAL_DATA the
+    /// kernel drops them when it sees the file's mtime or size change
+    /// (checked once the attribute timeout has passed), as with the official
+    /// client's fopen-keep-cache.
     fn open_flags(&self) -> FopenFlags {
         if self.direct_io == DirectIo::Enable {
             FopenFlags::FOPEN_DIRECT_IO
         } else {
-            FopenFlags::empty()
+            FopenFlags::FOPEN_KEEP_CACHE
         }
     }
 }
@@ -474,8 +478,20 @@ impl fuser::Filesystem for GlusterFuse {
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let (s, c) = (self.state.clone(), ctx(req));
         let fopen = self.open_flags();
+        // O_TRUNC must take effect now; every other open is answered at
+        // once and reaches the brick on first use (open-behind).
+        let lazy = flags.0 & libc::O_TRUNC == 0;
         self.spawn(async move {
-            let r = async { s.vol.open(&c, s.gfid(ino.0)?, flags.0 as u32).await }.await;
+            let r = async {
+                let gfid = s.gfid(ino.0)?;
+                if lazy {
+                    Ok(s.vol.open_lazy(gfid, flags.0 as u32))
+                } else {
+                    s.settle_with_error(gfid).await?;
+                    s.vol.open(&c, gfid, flags.0 as u32).await
+                }
+            }
+            .await;
             match r {
                 Ok(fd) => {
                     let fh = s.add_handle(Handle::file(fd));
