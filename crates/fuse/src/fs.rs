@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use proto::errno;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -59,7 +59,21 @@ pub struct FsState {
     /// None when the volume has write-behind off.
     pub wb: Option<WriteBehind>,
     pub wb_policy: Option<WriteBehindSpec>,
+    /// Recent answers for the xattrs the kernel asks about on every write
+    /// (see [`is_hot_xattr`]), valid for the attribute timeout.
+    hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), (Option<Vec<u8>>, Instant)>>,
 }
+
+/// The kernel looks up security.capability before every write (to drop
+/// file capabilities) and IMA may ask for security.ima: without a cache
+/// each write waits for a GETXATTR round trip, which serialised writes.
+/// The official client answers these from md-cache too.
+pub fn is_hot_xattr(name: &[u8]) -> bool {
+    name == b"security.capability" || name == b"security.ima"
+}
+
+/// Bound on cached hot-xattr answers.
+const HOT_XATTR_MAX: usize = 65536;
 
 impl FsState {
     pub fn new(vol: Volume, timeouts: Timeouts) -> FsState {
@@ -75,7 +89,42 @@ impl FsState {
             timeouts,
             wb,
             wb_policy,
+            hot_xattrs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A cached answer for a hot xattr: Some(None) = known absent.
+    pub fn cached_xattr(&self, gfid: Gfid, name: &[u8]) -> Option<Option<Vec<u8>>> {
+        let key = (gfid, name.to_vec());
+        let mut c = self.hot_xattrs.lock();
+        match c.get(&key) {
+            Some((v, at)) if at.elapsed() < self.timeouts.attr => Some(v.clone()),
+            Some(_) => {
+                c.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn cache_xattr(&self, gfid: Gfid, name: &[u8], value: Option<Vec<u8>>) {
+        if self.timeouts.attr.is_zero() {
+            return;
+        }
+        let mut c = self.hot_xattrs.lock();
+        if c.len() >= HOT_XATTR_MAX {
+            let ttl = self.timeouts.attr;
+            c.retain(|_, (_, at)| at.elapsed() < ttl);
+            if c.len() >= HOT_XATTR_MAX {
+                c.clear();
+            }
+        }
+        c.insert((gfid, name.to_vec()), (value, Instant::now()));
+    }
+
+    /// Forgets cached xattrs of an inode (after we changed its xattrs).
+    pub fn uncache_xattrs(&self, gfid: Gfid) {
+        self.hot_xattrs.lock().retain(|(g, _), _| *g != gfid);
     }
 
     /// Waits for `gfid`'s queued writes, so that what follows sees them.

@@ -5,7 +5,9 @@
 //! returns at once; the reply is sent from the task (fuser replies are
 //! Send). No reader thread ever waits on the network.
 
-use crate::fs::{is_internal_xattr, request_ctx, virtual_xattr, DirStream, FsState, Handle};
+use crate::fs::{
+    is_hot_xattr, is_internal_xattr, request_ctx, virtual_xattr, DirStream, FsState, Handle,
+};
 use crate::options::DirectIo;
 use client::{Ctx, Error, Iatt, SetAttr, SetTime};
 use fuser::{
@@ -867,10 +869,30 @@ impl fuser::Filesystem for GlusterFuse {
         self.spawn(async move {
             let r = async {
                 let gfid = s.gfid(ino.0)?;
-                match virtual_xattr(name.as_bytes(), gfid) {
-                    Some(v) => Ok(v),
-                    None => s.vol.getxattr(&c, gfid, &name).await,
+                if let Some(v) = virtual_xattr(name.as_bytes(), gfid) {
+                    return Ok(v);
                 }
+                let hot = is_hot_xattr(name.as_bytes());
+                if hot {
+                    match s.cached_xattr(gfid, name.as_bytes()) {
+                        Some(Some(v)) => return Ok(v),
+                        Some(None) => {
+                            return Err(Error::errno_msg(errno::ENODATA, "no such attribute"))
+                        }
+                        None => {}
+                    }
+                }
+                let r = s.vol.getxattr(&c, gfid, &name).await;
+                if hot {
+                    match &r {
+                        Ok(v) => s.cache_xattr(gfid, name.as_bytes(), Some(v.clone())),
+                        Err(e) if e.errno() == errno::ENODATA => {
+                            s.cache_xattr(gfid, name.as_bytes(), None)
+                        }
+                        Err(_) => {}
+                    }
+                }
+                r
             }
             .await;
             match r {
@@ -910,7 +932,12 @@ impl fuser::Filesystem for GlusterFuse {
         };
         let (s, c) = (self.state.clone(), ctx(req));
         self.spawn(async move {
-            let r = async { s.vol.removexattr(&c, s.gfid(ino.0)?, &name).await }.await;
+            let r = async {
+                let gfid = s.gfid(ino.0)?;
+                s.uncache_xattrs(gfid);
+                s.vol.removexattr(&c, gfid, &name).await
+            }
+            .await;
             match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno_of(&e, "removexattr")),
@@ -949,6 +976,9 @@ impl fuser::Filesystem for GlusterFuse {
             .await;
             match r {
                 Ok((fd, st)) => {
+                    // A new file has no capabilities: spare the kernel's
+                    // pre-write check a round trip.
+                    s.cache_xattr(st.gfid, b"security.capability", None);
                     let fh = s.add_handle(Handle::file(fd));
                     let ino = s.remember(st.gfid);
                     reply.created(
