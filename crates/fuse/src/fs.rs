@@ -61,8 +61,11 @@ pub struct FsState {
     pub wb_policy: Option<WriteBehindSpec>,
     /// Recent answers for the xattrs the kernel asks about on every write
     /// (see [`is_hot_xattr`]), valid for the attribute timeout.
-    hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), (Option<Vec<u8>>, Instant)>>,
+    hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), CachedXattr>>,
 }
+
+/// A cached xattr answer (None: known absent) and when it was fetched.
+type CachedXattr = (Option<Vec<u8>>, Instant);
 
 /// The kernel looks up security.capability before every write (to drop
 /// file capabilities) and IMA may ask for security.ima: without a cache
