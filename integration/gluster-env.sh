@@ -28,6 +28,8 @@
 #   grsrep3   replica 3
 #   grsfault  1 brick, for fault tests that kill its brick
 #   grsauth   1 brick that refuses every client (auth.reject 127.*)
+#   grsvirt   replica 3 with `gluster volume set grsvirt group virt`
+#   grsec     disperse 3 redundancy 1
 #
 # Environment:
 #   GLUSTERFS_RS_TEST_DIR      brick base dir (/var/tmp/glusterfs-rs-test/bricks);
@@ -53,7 +55,7 @@ export LC_ALL=C
 readonly HOST=127.0.0.2
 readonly TEST_DIR="${GLUSTERFS_RS_TEST_DIR:-/var/tmp/glusterfs-rs-test/bricks}"
 readonly TEST_MNT="${GLUSTERFS_RS_TEST_MNT:-/mnt/glusterfs-rs-test}"
-readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsfault grsauth)
+readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsfault grsauth grsvirt grsec)
 readonly OFFICIAL_VOLUMES=(grs1 grs2)
 readonly GLUSTERD_BIN=/usr/sbin/glusterd
 readonly GLUSTERD_PIDFILE=/run/glusterd.pid
@@ -88,6 +90,8 @@ vol_layout() {
         grsrep3) echo "replica 3" ;;
         grsfault) echo "plain 1" ;;
         grsauth) echo "plain 1" ;;
+        grsvirt) echo "replica 3" ;;
+        grsec) echo "disperse 3" ;;
         *) return 1 ;;
     esac
 }
@@ -97,6 +101,8 @@ vol_options() {
     case "$1" in
         # Every loopback client is refused: SETVOLUME answers EACCES.
         grsauth) echo "auth.reject 127.*" ;;
+        # The VM profile: adds features/shard, eager locks, quorum, ...
+        grsvirt) echo "group virt" ;;
     esac
 }
 
@@ -296,6 +302,7 @@ vol_is_intact() {
     case "$layout" in
         plain*) want_type=Distribute ;;
         replica*) want_type=Replicate ;;
+        disperse*) want_type=Disperse ;;
     esac
     got_type=$(vol_field "$vol" Type)
     if [[ $got_type != "$want_type" ]]; then
@@ -450,6 +457,8 @@ create_volume() {
     log "volumes: creating $vol ($layout)"
     if [[ $kind == replica ]]; then
         gl volume create "$vol" replica "$count" "${bricks[@]}" force >&2
+    elif [[ $kind == disperse ]]; then
+        gl volume create "$vol" disperse "$count" redundancy 1 "${bricks[@]}" force >&2
     else
         gl volume create "$vol" "${bricks[@]}" force >&2
     fi
