@@ -101,6 +101,21 @@ pub fn settle_official() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
 }
 
+/// Polls `cond` until it holds or `secs` pass; returns whether it held.
+/// For what another client shows once its caches expire.
+pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A multi-threaded runtime for a test.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -684,10 +684,10 @@ fn both_clients_see_each_other() {
     fs::rename(d.join("from-official"), d.join("renamed")).unwrap();
     settle_official();
     assert_eq!(fs::read(d.join("from-rs")).unwrap(), b"changed by official");
-    assert!(odir.join("renamed").exists() && !odir.join("from-official").exists());
+    assert!(eventually(5, || odir.join("renamed").exists()
+        && !odir.join("from-official").exists()));
     fs::remove_file(odir.join("renamed")).unwrap();
-    settle_official();
-    assert!(!d.join("renamed").exists());
+    assert!(eventually(5, || !d.join("renamed").exists()));
     let mut names: Vec<_> = fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -8,6 +8,7 @@
 //! Volume::close()  -- instant: every timer belongs to its connection
 //! ```
 
+pub mod dht_hash;
 pub mod distribute;
 pub mod error;
 pub mod fd;
