@@ -3,6 +3,7 @@
 //! No fuser reply types here: `fuse_ops` does the kernel side.
 
 use crate::inode::InodeTable;
+use crate::locks::HeldLocks;
 use crate::writeback::WriteBehind;
 use client::graph::WriteBehindSpec;
 use client::{Ctx, DirEntry, Error, Fd, Gfid, Volume};
@@ -62,6 +63,7 @@ pub struct FsState {
     /// Recent answers for the xattrs the kernel asks about on every write
     /// (see [`is_hot_xattr`]), valid for the attribute timeout.
     hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), CachedXattr>>,
+    pub locks: HeldLocks,
 }
 
 /// A cached xattr answer (None: known absent) and when it was fetched.
@@ -93,6 +95,7 @@ impl FsState {
             wb,
             wb_policy,
             hot_xattrs: Mutex::new(HashMap::new()),
+            locks: HeldLocks::default(),
         }
     }
 

@@ -59,13 +59,16 @@ fn errno_of(e: &Error, op: &str) -> Errno {
     Errno::from_i32(if n > 0 { n } else { errno::EIO })
 }
 
+/// A brick's (seconds, nanoseconds) as a SystemTime; out-of-range values
+/// (a corrupt iatt) become the epoch rather than a panic.
 fn time(sec: i64, nsec: u32) -> SystemTime {
-    let nsec = nsec.min(999_999_999);
-    if sec >= 0 {
-        UNIX_EPOCH + Duration::new(sec as u64, nsec)
+    let nsec = Duration::from_nanos(u64::from(nsec.min(999_999_999)));
+    let t = if sec >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_secs(sec as u64))
     } else {
-        UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + Duration::from_nanos(u64::from(nsec))
-    }
+        UNIX_EPOCH.checked_sub(Duration::from_secs(sec.unsigned_abs()))
+    };
+    t.and_then(|t| t.checked_add(nsec)).unwrap_or(UNIX_EPOCH)
 }
 
 fn kind(mode: u32) -> FileType {
@@ -569,6 +572,8 @@ impl fuser::Filesystem for GlusterFuse {
                 Ok(fd) => fd,
                 Err(e) => return reply.error(errno_of(&e, "flush")),
             };
+            // FLUSH lets go of every POSIX lock of this owner on the file.
+            s.locks.forget_owner(fd.gfid(), lock_owner.0);
             // A write that already failed in the background fails close().
             if let Some(e) = s.wb.as_ref().and_then(|wb| wb.take_error(&fd.gfid())) {
                 return reply.error(errno_of(&e, "flush"));
@@ -608,7 +613,7 @@ impl fuser::Filesystem for GlusterFuse {
         _ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
@@ -617,6 +622,11 @@ impl fuser::Filesystem for GlusterFuse {
         reply.ok();
         self.spawn(async move {
             if let Some(Handle::File(f)) = s.take_handle(fh.0) {
+                // RELEASE drops the locks held through this open file
+                // (OFD and flock locks are owned by it).
+                if let Some(o) = lock_owner {
+                    s.locks.forget_owner(f.fd.gfid(), o.0);
+                }
                 // After a background FLUSH of this fd, and after the
                 // queued writes that use it.
                 let _flushed = f.closing.lock().await;
@@ -1041,10 +1051,25 @@ impl fuser::Filesystem for GlusterFuse {
         let (s, c) = (self.state.clone(), ctx_owner(req, lock_owner.0));
         let flock = to_flock(start, end, typ, pid);
         let cmd = if sleep { lock::SETLKW } else { lock::SETLK };
+        let owner = lock_owner.0;
         self.spawn(async move {
-            let r = async { s.file(fh.0)?.lk(&c, cmd, &flock).await }.await;
+            let r = async {
+                let fd = s.file(fh.0)?;
+                let gfid = fd.gfid();
+                if flock.kind == lock::UNLCK && !s.locks.may_hold(gfid, owner, start, end) {
+                    return Ok(()); // nothing of ours to unlock there
+                }
+                fd.lk(&c, cmd, &flock).await?;
+                if flock.kind == lock::UNLCK {
+                    s.locks.released(gfid, owner, start, end);
+                } else {
+                    s.locks.granted(gfid, owner, start, end);
+                }
+                Ok::<_, Error>(())
+            }
+            .await;
             match r {
-                Ok(_) => reply.ok(),
+                Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno_of(&e, "setlk")),
             }
         });
@@ -1180,6 +1205,31 @@ fn from_range(start: u64, len: u64) -> (u64, u64) {
     if len == 0 {
         (start, i64::MAX as u64)
     } else {
-        (start, start + len - 1)
+        (start, start.saturating_add(len - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_never_panic() {
+        assert_eq!(time(0, 0), UNIX_EPOCH);
+        let _ = time(i64::MIN, u32::MAX);
+        let _ = time(i64::MAX, u32::MAX);
+        assert_eq!(
+            time(-1, 500_000_000),
+            UNIX_EPOCH - Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn rdev_and_lock_ranges() {
+        assert_eq!(linux_rdev((1 << 32) | 3), libc::makedev(1, 3) as u32);
+        let f = to_flock(10, u64::MAX, libc::F_WRLCK, 7);
+        assert_eq!((f.start, f.len, f.kind), (10, 0, lock::WRLCK));
+        assert_eq!(from_range(10, 0), (10, i64::MAX as u64));
+        assert_eq!(from_range(10, 5), (10, 14));
     }
 }

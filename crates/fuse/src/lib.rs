@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod fs;
 pub mod fuse_ops;
 pub mod inode;
+pub mod locks;
 pub mod logging;
 pub mod mount_sys;
 pub mod options;
