@@ -194,6 +194,34 @@ impl Volume {
         self.inner.mgmt.conn.close();
     }
 
+    /// Sends `req` to the subvolume that holds inode `gfid`.
+    async fn to_cached<Q: FopRequest>(&self, ctx: &Ctx, gfid: Gfid, req: &Q) -> Result<Q::Reply> {
+        Ok(self
+            .inner
+            .dht
+            .cached(gfid)
+            .fop(ctx, req, Bytes::new())
+            .await?
+            .0)
+    }
+
+    /// Sends `req` to the subvolume where `name` in `parent` belongs.
+    async fn to_hashed<Q: FopRequest>(
+        &self,
+        ctx: &Ctx,
+        parent: Gfid,
+        name: &[u8],
+        req: &Q,
+    ) -> Result<Q::Reply> {
+        Ok(self
+            .inner
+            .dht
+            .hashed(parent, name)
+            .fop(ctx, req, Bytes::new())
+            .await?
+            .0)
+    }
+
     // ---- lookup and attributes ----
 
     /// Named lookup of `name` in `parent`.
@@ -206,12 +234,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .hashed(parent, name)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
         valid_stat(rsp.prestat, "LOOKUP")
     }
 
@@ -224,12 +247,7 @@ impl Volume {
             bname: Vec::new(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         valid_stat(rsp.prestat, "LOOKUP")
     }
 
@@ -275,12 +293,7 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         valid_stat(rsp.stat, "STAT")
     }
 
@@ -292,12 +305,7 @@ impl Volume {
             valid,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         Ok(rsp.poststat)
     }
 
@@ -307,12 +315,7 @@ impl Volume {
             offset: size,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         Ok(rsp.poststat)
     }
 
@@ -322,11 +325,7 @@ impl Volume {
             mask,
             xdata: GfxDict::new(),
         };
-        self.inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        self.to_cached(ctx, gfid, &req).await?;
         Ok(())
     }
 
@@ -336,12 +335,7 @@ impl Volume {
             size: 4096,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         Ok(rsp.path)
     }
 
@@ -350,12 +344,7 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         Ok(rsp.statfs)
     }
 
@@ -379,12 +368,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .hashed(parent, name)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
         valid_stat(rsp.stat, "MKNOD")
     }
 
@@ -404,12 +388,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .hashed(parent, name)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
         let stat = valid_stat(rsp.stat, "MKDIR")?;
         self.inner
             .dht
@@ -434,12 +413,7 @@ impl Volume {
             linkname: target.to_vec(),
             xdata: gfid_req(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .hashed(parent, name)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
         valid_stat(rsp.stat, "SYMLINK")
     }
 
@@ -458,12 +432,7 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         valid_stat(rsp.stat, "LINK")
     }
 
@@ -475,11 +444,7 @@ impl Volume {
             xflags: 0,
             xdata: GfxDict::new(),
         };
-        self.inner
-            .dht
-            .hashed(parent, name)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        self.to_hashed(ctx, parent, name, &req).await?;
         Ok(())
     }
 
@@ -491,11 +456,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: GfxDict::new(),
         };
-        self.inner
-            .dht
-            .hashed(parent, name)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        self.to_hashed(ctx, parent, name, &req).await?;
         Ok(())
     }
 
@@ -517,12 +478,7 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .hashed(oldparent, oldname)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_hashed(ctx, oldparent, oldname, &req).await?;
         Ok(rsp.stat)
     }
 
@@ -639,11 +595,7 @@ impl Volume {
             dict: GfxDict::new().with(name, DictValue::Ptr(value.to_vec())),
             xdata: GfxDict::new(),
         };
-        self.inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        self.to_cached(ctx, gfid, &req).await?;
         Ok(())
     }
 
@@ -654,12 +606,7 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         xattr_value(&rsp.dict, name)
     }
 
@@ -671,12 +618,7 @@ impl Volume {
             name: Vec::new(),
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         Ok(rsp.dict.pairs.into_iter().map(|(k, _)| k).collect())
     }
 
@@ -686,11 +628,7 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        self.to_cached(ctx, gfid, &req).await?;
         Ok(())
     }
 }
@@ -716,11 +654,7 @@ impl Volume {
             volume: domain.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        self.to_cached(ctx, gfid, &req).await?;
         Ok(())
     }
 
@@ -745,11 +679,7 @@ impl Volume {
             volume: domain.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        self.to_cached(ctx, gfid, &req).await?;
         Ok(())
     }
 
@@ -769,12 +699,7 @@ impl Volume {
             dict,
             xdata: GfxDict::new(),
         };
-        let (rsp, _) = self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, &req, Bytes::new())
-            .await?;
+        let rsp = self.to_cached(ctx, gfid, &req).await?;
         Ok(rsp.dict)
     }
 }
