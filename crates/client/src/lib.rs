@@ -9,6 +9,7 @@
 //! ```
 
 pub mod dht_hash;
+pub mod dht_layout;
 pub mod distribute;
 pub mod error;
 pub mod fd;
