@@ -1088,9 +1088,11 @@ impl fuser::Filesystem for GlusterFuse {
         let (s, c) = (self.state.clone(), ctx(req));
         self.spawn(async move {
             let r = async {
-                s.file(fh.0)?
-                    .fallocate(&c, mode as u32, offset, length)
-                    .await
+                // Queued writes first: a hole punched under a write still
+                // in flight would be filled again by it.
+                let fd = s.file(fh.0)?;
+                s.settle_with_error(fd.gfid()).await?;
+                fd.fallocate(&c, mode as u32, offset, length).await
             }
             .await;
             match r {
