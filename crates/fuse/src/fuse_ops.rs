@@ -152,6 +152,37 @@ impl GlusterFuse {
         self.rt.spawn(fut);
     }
 
+    /// Runs an entry-making operation on the runtime and replies with the
+    /// entry it returns (counting the kernel's reference) or its errno.
+    fn answer_entry<F, Fut>(&self, reply: ReplyEntry, op: &'static str, f: F)
+    where
+        F: FnOnce(Arc<FsState>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Iatt, Error>> + Send,
+    {
+        let s = self.state.clone();
+        self.spawn(async move {
+            match f(s.clone()).await {
+                Ok(st) => Self::reply_entry(&s, reply, &st),
+                Err(e) => reply.error(errno_of(&e, op)),
+            }
+        });
+    }
+
+    /// The same for operations that answer nothing but success.
+    fn answer_empty<F, Fut>(&self, reply: ReplyEmpty, op: &'static str, f: F)
+    where
+        F: FnOnce(Arc<FsState>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), Error>> + Send,
+    {
+        let s = self.state.clone();
+        self.spawn(async move {
+            match f(s).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno_of(&e, op)),
+            }
+        });
+    }
+
     /// Replies with a new entry, counting the kernel's reference.
     fn reply_entry(state: &FsState, reply: ReplyEntry, st: &Iatt) {
         let ino = state.remember(st.gfid);
@@ -333,19 +364,12 @@ impl fuser::Filesystem for GlusterFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(name));
-        self.spawn(async move {
-            let r = async {
-                let p = s.gfid(parent.0)?;
-                s.vol
-                    .mknod(&c, p, &name, mode, u64::from(rdev), umask)
-                    .await
-            }
-            .await;
-            match r {
-                Ok(st) => Self::reply_entry(&s, reply, &st),
-                Err(e) => reply.error(errno_of(&e, "mknod")),
-            }
+        let (c, name) = (ctx(req), name_of(name));
+        self.answer_entry(reply, "mknod", move |s| async move {
+            let p = s.gfid(parent.0)?;
+            s.vol
+                .mknod(&c, p, &name, mode, u64::from(rdev), umask)
+                .await
         });
     }
 
@@ -358,39 +382,24 @@ impl fuser::Filesystem for GlusterFuse {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(name));
-        self.spawn(async move {
-            let r = async {
-                let p = s.gfid(parent.0)?;
-                s.vol.mkdir(&c, p, &name, mode, umask).await
-            }
-            .await;
-            match r {
-                Ok(st) => Self::reply_entry(&s, reply, &st),
-                Err(e) => reply.error(errno_of(&e, "mkdir")),
-            }
+        let (c, name) = (ctx(req), name_of(name));
+        self.answer_entry(reply, "mkdir", move |s| async move {
+            let p = s.gfid(parent.0)?;
+            s.vol.mkdir(&c, p, &name, mode, umask).await
         });
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(name));
-        self.spawn(async move {
-            let r = async { s.vol.unlink(&c, s.gfid(parent.0)?, &name).await }.await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "unlink")),
-            }
+        let (c, name) = (ctx(req), name_of(name));
+        self.answer_empty(reply, "unlink", move |s| async move {
+            s.vol.unlink(&c, s.gfid(parent.0)?, &name).await
         });
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(name));
-        self.spawn(async move {
-            let r = async { s.vol.rmdir(&c, s.gfid(parent.0)?, &name).await }.await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "rmdir")),
-            }
+        let (c, name) = (ctx(req), name_of(name));
+        self.answer_empty(reply, "rmdir", move |s| async move {
+            s.vol.rmdir(&c, s.gfid(parent.0)?, &name).await
         });
     }
 
@@ -402,18 +411,11 @@ impl fuser::Filesystem for GlusterFuse {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(link_name));
+        let (c, name) = (ctx(req), name_of(link_name));
         let target = target.as_os_str().as_bytes().to_vec();
-        self.spawn(async move {
-            let r = async {
-                let p = s.gfid(parent.0)?;
-                s.vol.symlink(&c, p, &name, &target, 0).await
-            }
-            .await;
-            match r {
-                Ok(st) => Self::reply_entry(&s, reply, &st),
-                Err(e) => reply.error(errno_of(&e, "symlink")),
-            }
+        self.answer_entry(reply, "symlink", move |s| async move {
+            let p = s.gfid(parent.0)?;
+            s.vol.symlink(&c, p, &name, &target, 0).await
         });
     }
 
@@ -466,17 +468,10 @@ impl fuser::Filesystem for GlusterFuse {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(newname));
-        self.spawn(async move {
-            let r = async {
-                let (g, np) = (s.gfid(ino.0)?, s.gfid(newparent.0)?);
-                s.vol.link(&c, g, np, &name).await
-            }
-            .await;
-            match r {
-                Ok(st) => Self::reply_entry(&s, reply, &st),
-                Err(e) => reply.error(errno_of(&e, "link")),
-            }
+        let (c, name) = (ctx(req), name_of(newname));
+        self.answer_entry(reply, "link", move |s| async move {
+            let (g, np) = (s.gfid(ino.0)?, s.gfid(newparent.0)?);
+            s.vol.link(&c, g, np, &name).await
         });
     }
 
