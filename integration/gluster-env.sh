@@ -12,7 +12,7 @@
 #   official-mount VOL DIR   mount VOL with the official FUSE client at DIR
 #   cleanup-mounts           unmount every FUSE mount under the mount base
 #   setup [VOL...]           install + start + cleanup-mounts + volumes +
-#                            official mounts of grs1 and grs2; prints the
+#                            official mounts of grs1, grs2, grsdist4; prints the
 #                            environment for the tests as `export X=Y` lines
 #   exports [VOL...]         print those `export` lines only
 #   teardown [--all] [VOL...]
@@ -56,7 +56,7 @@ readonly HOST=127.0.0.2
 readonly TEST_DIR="${GLUSTERFS_RS_TEST_DIR:-/var/tmp/glusterfs-rs-test/bricks}"
 readonly TEST_MNT="${GLUSTERFS_RS_TEST_MNT:-/mnt/glusterfs-rs-test}"
 readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsfault grsauth grsvirt grsec)
-readonly OFFICIAL_VOLUMES=(grs1 grs2)
+readonly OFFICIAL_VOLUMES=(grs1 grs2 grsdist4)
 readonly GLUSTERD_BIN=/usr/sbin/glusterd
 readonly GLUSTERD_PIDFILE=/run/glusterd.pid
 readonly GLUSTERD_WORKDIR=/var/lib/glusterd

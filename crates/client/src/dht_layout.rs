@@ -100,21 +100,50 @@ impl Layout {
 /// weights, with commit hash `commit` (distribute.md §2.4).
 pub fn new_directory_layout(path: &str, names: &[&str], commit: u32) -> Layout {
     let n = names.len();
-    let mut ranges = vec![None; n];
-    if n == 0 {
+    weighted_directory_layout(path, names, &vec![true; n], &vec![1; n], commit)
+}
+
+/// As [`new_directory_layout`], with only `eligible` subvolumes getting a
+/// range, each sized by its weight (brick size in MiB when
+/// weighted-rebalance is on). Non-eligible subvolumes get `0,0`.
+pub fn weighted_directory_layout(
+    path: &str,
+    names: &[&str],
+    eligible: &[bool],
+    weights: &[u64],
+    commit: u32,
+) -> Layout {
+    let n = names.len();
+    let zero = Range {
+        commit,
+        hash_type: 0,
+        start: 0,
+        stop: 0,
+    };
+    let mut ranges = vec![Some(zero); n];
+    let is_eligible = |i: usize| eligible.get(i).copied().unwrap_or(false);
+    let weight = |i: usize| weights.get(i).copied().unwrap_or(1).max(1);
+    let total: u64 = (0..n).filter(|&i| is_eligible(i)).map(weight).sum();
+    if n == 0 || total == 0 {
         return Layout { ranges };
     }
     // Ranges go round the subvolumes in *string* order, starting at the
     // one the path's hash picks.
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| names[a].cmp(names[b]));
-    let unit = 4_294_967_295.0_f64 / n as f64;
-    let size = unit as u32; // truncated, as the C code does
+    let unit = 4_294_967_295.0_f64 / total as f64;
+    let use_count = (0..n).filter(|&i| is_eligible(i)).count();
     let first = dm_hash(path.as_bytes()) as usize % n;
     let mut start: u32 = 0;
+    let mut used = 0;
     for k in 0..n {
         let idx = order[(first + k) % n];
-        let stop = if k == n - 1 {
+        if !is_eligible(idx) {
+            continue;
+        }
+        let size = (unit * weight(idx) as f64) as u32; // truncated, as the C code does
+        used += 1;
+        let stop = if used == use_count {
             u32::MAX
         } else {
             start.wrapping_add(size).wrapping_sub(1)
@@ -125,6 +154,9 @@ pub fn new_directory_layout(path: &str, names: &[&str], commit: u32) -> Layout {
             start,
             stop,
         });
+        if used == use_count {
+            break;
+        }
         start = start.wrapping_add(size);
     }
     Layout { ranges }

@@ -56,19 +56,24 @@ pub fn to_gf_flags(f: u32) -> u32 {
 }
 
 struct Remote {
+    /// The subvolume holding the inode; changes when a rebalance moves
+    /// the file.
+    brick: Arc<Brick>,
     generation: u64,
     fd: i64,
 }
 
 struct FdInner {
     vol: Volume,
-    brick: Arc<Brick>,
     gfid: Gfid,
     /// GlusterFS open flags.
     flags: u32,
     is_dir: bool,
     remote: Mutex<Remote>,
     released: AtomicBool,
+    /// A directory over several subvolumes: one fd per subvolume (None
+    /// where the directory is missing), in volfile order.
+    parts: Vec<Option<Fd>>,
 }
 
 /// An open file or directory. Cheap to clone; `release()` closes it on
@@ -93,11 +98,10 @@ impl Drop for FdInner {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return; // the connection is going away with the runtime anyway
         };
-        let brick = self.brick.clone();
         let (gfid, is_dir) = (self.gfid, self.is_dir);
-        let (generation, fd) = {
+        let (brick, generation, fd) = {
             let r = self.remote.lock();
-            (r.generation, r.fd)
+            (r.brick.clone(), r.generation, r.fd)
         };
         rt.spawn(async move {
             release_remote(&brick, gfid, is_dir, generation, fd).await;
@@ -150,12 +154,16 @@ impl Fd {
         Fd {
             inner: Arc::new(FdInner {
                 vol,
-                brick,
                 gfid,
                 flags,
                 is_dir,
-                remote: Mutex::new(Remote { generation, fd }),
+                remote: Mutex::new(Remote {
+                    brick,
+                    generation,
+                    fd,
+                }),
                 released: AtomicBool::new(false),
+                parts: Vec::new(),
             }),
         }
     }
@@ -189,6 +197,34 @@ impl Fd {
         Fd::new(vol, brick, gfid, flags, false, 0, ANON_FD)
     }
 
+    /// A directory fd over several subvolumes.
+    pub(crate) fn striped_dir(
+        vol: Volume,
+        gfid: Gfid,
+        first: Arc<Brick>,
+        parts: Vec<Option<Fd>>,
+    ) -> Fd {
+        Fd {
+            inner: Arc::new(FdInner {
+                vol,
+                gfid,
+                flags: 0,
+                is_dir: true,
+                remote: Mutex::new(Remote {
+                    brick: first,
+                    generation: 0,
+                    fd: ANON_FD,
+                }),
+                released: AtomicBool::new(false),
+                parts,
+            }),
+        }
+    }
+
+    fn brick(&self) -> Arc<Brick> {
+        self.inner.remote.lock().brick.clone()
+    }
+
     /// True once the fd exists on the brick.
     fn opened(&self) -> bool {
         self.inner.remote.lock().generation != 0
@@ -220,20 +256,25 @@ impl Fd {
                 "file handle already released",
             ));
         }
-        let session = i.brick.session().await?;
+        let brick = self.brick();
+        let session = brick.session().await?;
         {
             let r = i.remote.lock();
-            if r.generation == session.generation {
+            if r.generation == session.generation && Arc::ptr_eq(&r.brick, &brick) {
                 return Ok((session, r.fd));
             }
         }
         let reopen_flags = i.flags & !(oflags::CREAT | oflags::EXCL | oflags::TRUNC);
         let first = !self.opened();
-        let fd = open_remote(&i.brick, &session, ctx, i.gfid, reopen_flags, i.is_dir).await?;
+        let fd = open_remote(&brick, &session, ctx, i.gfid, reopen_flags, i.is_dir).await?;
         if !first {
             tracing::info!(gfid = %i.gfid, "reopened after reconnect");
         }
         let mut r = i.remote.lock();
+        if !Arc::ptr_eq(&r.brick, &brick) {
+            // Moved meanwhile: the caller's retry opens on the new brick.
+            return Ok((session, fd));
+        }
         r.generation = session.generation;
         r.fd = fd;
         Ok((session, fd))
@@ -246,9 +287,10 @@ impl Fd {
         build: impl FnOnce(Gfid, i64) -> Q,
         payload: Bytes,
     ) -> Result<(Q::Reply, Bytes)> {
+        let brick = self.brick();
         let (session, fd) = self.remote(ctx).await?;
         let req = build(self.inner.gfid, fd);
-        self.inner.brick.fop_on(&session, ctx, &req, payload).await
+        brick.fop_on(&session, ctx, &req, payload).await
     }
 
     /// Reads up to `size` bytes at `offset`; fewer at end of file.
@@ -291,7 +333,7 @@ impl Fd {
             xdata: GfxDict::new(),
         };
         let (rsp, data) = if !self.opened() && self.read_only() {
-            let brick = &self.inner.brick;
+            let brick = self.brick();
             let session = brick.session().await?;
             brick
                 .fop_on(
@@ -412,6 +454,12 @@ impl Fd {
     }
 
     pub async fn fsync(&self, ctx: &Ctx, datasync: bool) -> Result<()> {
+        if !self.inner.parts.is_empty() {
+            for p in self.inner.parts.iter().flatten() {
+                Box::pin(p.fsync(ctx, datasync)).await?;
+            }
+            return Ok(());
+        }
         if self.inner.is_dir {
             self.call(
                 ctx,
@@ -573,7 +621,7 @@ impl Fd {
         off_out: u64,
         len: u32,
     ) -> Result<usize> {
-        if !Arc::ptr_eq(&self.inner.brick, &dst.inner.brick) {
+        if !Arc::ptr_eq(&self.brick(), &dst.brick()) {
             return Err(Error::errno_msg(
                 errno::EXDEV,
                 "files are on different bricks",
@@ -718,6 +766,15 @@ impl Fd {
 
     /// Plain READDIR (names only, no attributes) after cookie `offset`.
     pub async fn readdir(&self, ctx: &Ctx, offset: u64, size: u32) -> Result<Vec<DirEntry>> {
+        if !self.inner.parts.is_empty() {
+            // Over several subvolumes the linkto files must be told apart,
+            // which needs their attributes: READDIRP, as upstream does.
+            let mut v = self.readdirp(ctx, offset, size).await?;
+            for e in &mut v {
+                e.stat = None;
+            }
+            return Ok(v);
+        }
         let (rsp, _) = self
             .call(
                 ctx,
@@ -748,22 +805,21 @@ impl Fd {
     /// One batch of directory entries after cookie `offset` (0 = start).
     /// An empty batch is the end of the directory.
     pub async fn readdirp(&self, ctx: &Ctx, offset: u64, size: u32) -> Result<Vec<DirEntry>> {
-        let (rsp, _) = self
-            .call(
+        if !self.inner.parts.is_empty() {
+            let dht = self.inner.vol.dht();
+            return crate::distribute::readdir::readdirp(
+                &dht,
                 ctx,
-                |gfid, fd| ReaddirpReq {
-                    gfid,
-                    fd,
-                    offset,
-                    size,
-                    xdata: GfxDict::new(),
-                },
-                Bytes::new(),
+                self.inner.gfid,
+                &self.inner.parts,
+                offset,
+                size,
             )
-            .await?;
-        Ok(rsp
-            .entries
-            .0
+            .await;
+        }
+        Ok(self
+            .readdirp_raw(ctx, offset, size, GfxDict::new())
+            .await?
             .into_iter()
             .map(|e| DirEntry {
                 name: e.name,
@@ -775,17 +831,44 @@ impl Fd {
             .collect())
     }
 
+    /// READDIRP on this fd's brick as the brick answers it.
+    pub(crate) async fn readdirp_raw(
+        &self,
+        ctx: &Ctx,
+        offset: u64,
+        size: u32,
+        xdata: GfxDict,
+    ) -> Result<Vec<DirPEntry>> {
+        let (rsp, _) = self
+            .call(
+                ctx,
+                |gfid, fd| ReaddirpReq {
+                    gfid,
+                    fd,
+                    offset,
+                    size,
+                    xdata,
+                },
+                Bytes::new(),
+            )
+            .await?;
+        Ok(rsp.entries.0)
+    }
+
     /// Closes the fd on the brick (RELEASE/RELEASEDIR). Idempotent.
     pub async fn release(&self) {
         let i = &self.inner;
         if i.released.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (generation, fd) = {
+        let (brick, generation, fd) = {
             let r = i.remote.lock();
-            (r.generation, r.fd)
+            (r.brick.clone(), r.generation, r.fd)
         };
-        release_remote(&i.brick, i.gfid, i.is_dir, generation, fd).await;
+        for p in i.parts.iter().flatten() {
+            Box::pin(p.release()).await;
+        }
+        release_remote(&brick, i.gfid, i.is_dir, generation, fd).await;
     }
 }
 

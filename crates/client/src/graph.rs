@@ -26,8 +26,33 @@ pub struct ClientSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistributeSpec {
     pub name: String,
-    pub subvolumes: Vec<ClientSpec>,
+    pub subvolumes: Vec<SubvolSpec>,
     pub options: Vec<(String, String)>,
+}
+
+/// One child of distribute: a brick, or a replica/disperse set of bricks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubvolSpec {
+    Client(ClientSpec),
+    /// cluster/replicate or cluster/disperse over `bricks`. Parsed so the
+    /// graph is complete; the volume is refused until the translator
+    /// exists (see `volume::build_distribute`).
+    Set {
+        name: String,
+        xl_type: String,
+        bricks: Vec<ClientSpec>,
+        options: Vec<(String, String)>,
+    },
+}
+
+impl SubvolSpec {
+    /// The name distribute knows this child by (stored in linkto xattrs).
+    pub fn name(&self) -> &str {
+        match self {
+            SubvolSpec::Client(c) => &c.name,
+            SubvolSpec::Set { name, .. } => name,
+        }
+    }
 }
 
 /// performance/write-behind as configured for the volume. We do not run
@@ -113,7 +138,7 @@ impl Graph {
                         write_behind,
                         distribute: DistributeSpec {
                             name: format!("{}-dht", top.name),
-                            subvolumes: vec![client(cur)?],
+                            subvolumes: vec![SubvolSpec::Client(client(cur)?)],
                             options: Vec::new(),
                         },
                     });
@@ -122,6 +147,23 @@ impl Graph {
             }
             cur = single_child(volfile, cur)?;
         }
+    }
+}
+
+impl Graph {
+    /// Refuses graphs whose translators are parsed but not implemented
+    /// yet (replicate and disperse sets under distribute).
+    pub fn check_supported(&self) -> Result<()> {
+        for sub in &self.distribute.subvolumes {
+            if let SubvolSpec::Set { name, xl_type, .. } = sub {
+                return Err(Error::Unsupported {
+                    name: name.clone(),
+                    xl_type: xl_type.clone(),
+                    detail: format!(" under {}", self.distribute.name),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -172,25 +214,45 @@ fn single_child<'a>(v: &'a Volfile, s: &Section) -> Result<&'a Section> {
     }
 }
 
+fn child<'a>(v: &'a Volfile, s: &Section, name: &str) -> Result<&'a Section> {
+    v.section(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "volume '{}' names unknown subvolume '{name}'",
+            s.name
+        ))
+    })
+}
+
 fn distribute(v: &Volfile, s: &Section) -> Result<DistributeSpec> {
-    if s.subvolumes.len() != 1 {
-        return Err(unsupported(
-            s,
-            &format!(" over {} subvolumes", s.subvolumes.len()),
-        ));
+    if s.subvolumes.is_empty() {
+        return Err(Error::Invalid(format!(
+            "distribute '{}' has no subvolumes",
+            s.name
+        )));
     }
     let mut subvolumes = Vec::new();
     for name in &s.subvolumes {
-        let child = v.section(name).ok_or_else(|| {
-            Error::Invalid(format!(
-                "volume '{}' names unknown subvolume '{name}'",
-                s.name
-            ))
-        })?;
-        if child.xl_type != "protocol/client" {
-            return Err(unsupported(child, ""));
+        let c = child(v, s, name)?;
+        match c.xl_type.as_str() {
+            "protocol/client" => subvolumes.push(SubvolSpec::Client(client(c)?)),
+            "cluster/replicate" | "cluster/disperse" => {
+                let mut bricks = Vec::new();
+                for b in &c.subvolumes {
+                    let bs = child(v, c, b)?;
+                    if bs.xl_type != "protocol/client" {
+                        return Err(unsupported(bs, &format!(" under {}", c.name)));
+                    }
+                    bricks.push(client(bs)?);
+                }
+                subvolumes.push(SubvolSpec::Set {
+                    name: c.name.clone(),
+                    xl_type: c.xl_type.clone(),
+                    bricks,
+                    options: c.options.clone(),
+                });
+            }
+            _ => return Err(unsupported(c, "")),
         }
-        subvolumes.push(client(child)?);
     }
     Ok(DistributeSpec {
         name: s.name.clone(),
@@ -270,7 +332,9 @@ mod tests {
         let wb = g.write_behind.unwrap();
         assert!(!wb.strict_o_direct && wb.flush_behind && wb.window == 1 << 20);
         assert_eq!(parse_size("4MB"), Some(4 << 20));
-        let c = &g.distribute.subvolumes[0];
+        let SubvolSpec::Client(c) = &g.distribute.subvolumes[0] else {
+            panic!("not a brick")
+        };
         assert_eq!(c.remote_host, "127.0.0.2");
         assert!(c.remote_subvolume.starts_with("/bricks/gl/"));
         assert_eq!(c.ping_timeout, Duration::from_secs(42));
@@ -279,12 +343,13 @@ mod tests {
     #[test]
     fn unsupported_translators_are_named() {
         for (fixture, name) in [
-            ("vdist.json", "-dht"),
             ("vrep3.json", "-replicate-0"),
             ("vec.json", "-disperse-0"),
             ("vvirt.json", "-shard"),
         ] {
-            let e = Graph::build(&volfile_of(fixture, "glusterd.GETSPEC.reply")).unwrap_err();
+            let e = Graph::build(&volfile_of(fixture, "glusterd.GETSPEC.reply"))
+                .and_then(|g| g.check_supported())
+                .unwrap_err();
             let msg = e.to_string();
             assert!(matches!(e, Error::Unsupported { .. }), "{fixture}: {msg}");
             assert!(msg.contains(name), "{fixture}: {msg}");
@@ -292,9 +357,30 @@ mod tests {
     }
 
     #[test]
+    fn distribute_over_bricks_and_sets() {
+        let g = Graph::build(&volfile_of("vdist.json", "glusterd.GETSPEC.reply")).unwrap();
+        assert!(g.distribute.subvolumes.len() > 1);
+        assert!(g.check_supported().is_ok());
+        for (i, s) in g.distribute.subvolumes.iter().enumerate() {
+            assert!(s.name().ends_with(&format!("-client-{i}")));
+        }
+        let g = Graph::build(&volfile_of("vrep3.json", "glusterd.GETSPEC.reply")).unwrap();
+        match &g.distribute.subvolumes[..] {
+            [SubvolSpec::Set {
+                bricks, xl_type, ..
+            }] => {
+                assert_eq!((bricks.len(), xl_type.as_str()), (3, "cluster/replicate"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn parses_the_fops_volfiles() {
         let g = Graph::build(&volfile_of("fops.json", "glusterd.GETSPEC.reply")).unwrap();
-        let c = &g.distribute.subvolumes[0];
+        let SubvolSpec::Client(c) = &g.distribute.subvolumes[0] else {
+            panic!("not a brick")
+        };
         assert!(c.options.iter().any(|(k, _)| k == "username"));
     }
 }

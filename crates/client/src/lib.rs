@@ -14,6 +14,7 @@ pub mod distribute;
 pub mod error;
 pub mod fd;
 pub mod graph;
+mod graph_switch;
 pub mod mgmt;
 pub mod protocol_client;
 pub mod url;

@@ -5,11 +5,11 @@
 use crate::distribute::Distribute;
 use crate::error::{Error, Result};
 use crate::fd::Fd;
-use crate::graph::Graph;
+use crate::graph::{Graph, SubvolSpec};
 use crate::mgmt::{Mgmt, GLUSTERD_PORT};
 use crate::protocol_client::Brick;
 use crate::volfile::Volfile;
-use bytes::Bytes;
+use parking_lot::RwLock;
 use proto::dict::{DictValue, GfxDict};
 use proto::errno;
 use proto::fops::*;
@@ -78,9 +78,14 @@ pub struct DirEntry {
 pub(crate) struct Inner {
     pub name: String,
     pub server: String,
-    pub graph: Graph,
-    pub dht: Distribute,
-    pub mgmt: Mgmt,
+    /// The graph in use and its distribute layer; replaced as a whole
+    /// when glusterd announces a new volfile (graph_switch.rs).
+    pub current: RwLock<(Arc<Graph>, Arc<Distribute>)>,
+    /// The glusterd connection: volfile changes are announced on it.
+    pub mgmt: parking_lot::Mutex<Mgmt>,
+    pub options: VolumeOptions,
+    pub conn_opts: ConnectionOptions,
+    pub closed: std::sync::atomic::AtomicBool,
 }
 
 /// A connected volume. Cheap to clone.
@@ -135,40 +140,25 @@ impl Volume {
             msg: e.to_string(),
         })?;
         let graph = Graph::build(&volfile)?;
-        let bricks: Vec<Arc<Brick>> = graph
-            .distribute
-            .subvolumes
-            .iter()
-            .map(|spec| {
-                Arc::new(Brick::new(
-                    spec.clone(),
-                    volume,
-                    graph.utime,
-                    conn_opts.clone(),
-                    Some(mgmt.clone()),
-                    &options.process_name,
-                ))
-            })
-            .collect();
+        let dht = build_distribute(&graph, volume, &conn_opts, &mgmt, &options, &[])?;
         let vol = Volume {
             inner: Arc::new(Inner {
                 name: volume.to_string(),
                 server,
-                dht: Distribute {
-                    name: graph.distribute.name.clone(),
-                    subvols: bricks,
-                },
-                graph,
-                mgmt,
+                current: RwLock::new((Arc::new(graph), dht.clone())),
+                mgmt: parking_lot::Mutex::new(mgmt),
+                options,
+                conn_opts,
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         // Connect all bricks now so that errors surface at connect time.
-        for b in &vol.inner.dht.subvols {
-            if let Err(e) = b.session().await {
-                vol.close();
-                return Err(e);
-            }
+        let sessions = futures::future::join_all(dht.subvols.iter().map(|b| b.session())).await;
+        if let Some(Err(e)) = sessions.into_iter().find(Result::is_err) {
+            vol.close();
+            return Err(e);
         }
+        vol.watch_volfile();
         Ok(vol)
     }
 
@@ -181,45 +171,50 @@ impl Volume {
         &self.inner.server
     }
 
-    pub fn graph(&self) -> &Graph {
-        &self.inner.graph
+    /// The graph in use.
+    pub fn graph(&self) -> Arc<Graph> {
+        self.inner.current.read().0.clone()
+    }
+
+    /// The distribute layer of the graph in use.
+    pub fn dht(&self) -> Arc<Distribute> {
+        self.inner.current.read().1.clone()
     }
 
     /// Closes every connection now. Outstanding calls fail with ENOTCONN;
     /// nothing waits for a timer.
     pub fn close(&self) {
-        for b in &self.inner.dht.subvols {
+        for b in &self.dht().subvols {
             b.close();
         }
-        self.inner.mgmt.conn.close();
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.inner.mgmt.lock().conn.close();
     }
 
     /// Sends `req` to the subvolume that holds inode `gfid`.
     async fn to_cached<Q: FopRequest>(&self, ctx: &Ctx, gfid: Gfid, req: &Q) -> Result<Q::Reply> {
-        Ok(self
-            .inner
-            .dht
-            .cached(gfid)
-            .fop(ctx, req, Bytes::new())
-            .await?
-            .0)
+        Ok(self.dht().to_inode(ctx, gfid, req).await?.1)
     }
 
-    /// Sends `req` to the subvolume where `name` in `parent` belongs.
-    async fn to_hashed<Q: FopRequest>(
+    /// Sends an inode fop: to every subvolume for a directory (attributes
+    /// and xattrs live on each copy), else to the file's subvolume.
+    /// Returns one reply (the last subvolume's for a directory).
+    async fn to_inode_or_dir<Q: FopRequest>(
         &self,
         ctx: &Ctx,
-        parent: Gfid,
-        name: &[u8],
+        gfid: Gfid,
         req: &Q,
     ) -> Result<Q::Reply> {
-        Ok(self
-            .inner
-            .dht
-            .hashed(parent, name)
-            .fop(ctx, req, Bytes::new())
-            .await?
-            .0)
+        let dht = self.dht();
+        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
+            let mut all = dht.to_all(ctx, req).await?;
+            return all
+                .pop()
+                .ok_or_else(|| Error::errno_msg(errno::EIO, "no reply"));
+        }
+        self.to_cached(ctx, gfid, req).await
     }
 
     // ---- lookup and attributes ----
@@ -234,21 +229,13 @@ impl Volume {
             bname: name.to_vec(),
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
-        valid_stat(rsp.prestat, "LOOKUP")
+        let _ = req;
+        valid_stat(self.dht().lookup(ctx, parent, name).await?, "LOOKUP")
     }
 
     /// Nameless lookup by gfid.
     pub async fn lookup_gfid(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
-        let req = LookupReq {
-            gfid,
-            pargfid: Gfid::ZERO,
-            flags: 0,
-            bname: Vec::new(),
-            xdata: GfxDict::new(),
-        };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
-        valid_stat(rsp.prestat, "LOOKUP")
+        valid_stat(self.dht().lookup_gfid(ctx, gfid).await?, "LOOKUP")
     }
 
     /// Resolves an absolute path inside the volume ("/" is the root).
@@ -289,12 +276,18 @@ impl Volume {
     }
 
     pub async fn stat(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
+        let dht = self.dht();
+        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
+            return self.lookup_gfid(ctx, gfid).await;
+        }
         let req = StatReq {
             gfid,
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
-        valid_stat(rsp.stat, "STAT")
+        let (_, rsp) = dht.to_inode(ctx, gfid, &req).await?;
+        let mut st = valid_stat(rsp.stat, "STAT")?;
+        crate::distribute::migration::clean(&mut st);
+        Ok(st)
     }
 
     pub async fn setattr(&self, ctx: &Ctx, gfid: Gfid, attr: &SetAttr) -> Result<Iatt> {
@@ -305,8 +298,17 @@ impl Volume {
             valid,
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
-        Ok(rsp.poststat)
+        let dht = self.dht();
+        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
+            let all = dht.to_all(ctx, &req).await?;
+            let merged = all.iter().fold(None, |acc, r| {
+                Some(crate::distribute::merge_dir_iatt(acc, &r.poststat))
+            });
+            return merged.ok_or_else(|| Error::errno_msg(errno::EIO, "no reply"));
+        }
+        let mut st = self.to_cached(ctx, gfid, &req).await?.poststat;
+        crate::distribute::migration::clean(&mut st);
+        Ok(st)
     }
 
     pub async fn truncate(&self, ctx: &Ctx, gfid: Gfid, size: u64) -> Result<Iatt> {
@@ -344,8 +346,7 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
-        Ok(rsp.statfs)
+        self.dht().statfs(ctx, &req).await
     }
 
     // ---- namespace ----
@@ -368,8 +369,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
-        valid_stat(rsp.stat, "MKNOD")
+        valid_stat(self.dht().mknod(ctx, &req).await?, "MKNOD")
     }
 
     pub async fn mkdir(
@@ -388,13 +388,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
-        let stat = valid_stat(rsp.stat, "MKDIR")?;
-        self.inner
-            .dht
-            .write_new_layout(&root_ctx(ctx), stat.gfid)
-            .await?;
-        Ok(stat)
+        valid_stat(self.dht().mkdir(ctx, &req).await?, "MKDIR")
     }
 
     pub async fn symlink(
@@ -413,8 +407,7 @@ impl Volume {
             linkname: target.to_vec(),
             xdata: gfid_req(),
         };
-        let rsp = self.to_hashed(ctx, parent, name, &req).await?;
-        valid_stat(rsp.stat, "SYMLINK")
+        valid_stat(self.dht().symlink(ctx, &req).await?, "SYMLINK")
     }
 
     /// Hard link: a new name `newname` in `newparent` for inode `gfid`.
@@ -432,8 +425,7 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
-        valid_stat(rsp.stat, "LINK")
+        valid_stat(self.dht().link(ctx, &req).await?, "LINK")
     }
 
     pub async fn unlink(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<()> {
@@ -444,7 +436,7 @@ impl Volume {
             xflags: 0,
             xdata: GfxDict::new(),
         };
-        self.to_hashed(ctx, parent, name, &req).await?;
+        self.dht().unlink(ctx, &req).await?;
         Ok(())
     }
 
@@ -456,7 +448,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: GfxDict::new(),
         };
-        self.to_hashed(ctx, parent, name, &req).await?;
+        self.dht().rmdir(ctx, &req).await?;
         Ok(())
     }
 
@@ -478,8 +470,7 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_hashed(ctx, oldparent, oldname, &req).await?;
-        Ok(rsp.stat)
+        Ok(self.dht().rename(ctx, &req).await?.stat)
     }
 
     // ---- files and directories ----
@@ -496,8 +487,6 @@ impl Volume {
         umask: u32,
     ) -> Result<(Fd, Iatt)> {
         check_name(name)?;
-        let brick = self.inner.dht.hashed(parent, name).clone();
-        let session = brick.session().await?;
         let gflags = crate::fd::to_gf_flags(flags) | oflags::CREAT;
         let req = CreateReq {
             pargfid: parent,
@@ -507,7 +496,9 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        let (rsp, _) = brick.fop_on(&session, ctx, &req, Bytes::new()).await?;
+        let dht = self.dht();
+        let (at, session, rsp) = dht.create(ctx, &req).await?;
+        let brick = dht.subvols[at].clone();
         let stat = valid_stat(rsp.stat, "CREATE")?;
         let fd = Fd::new(
             self.clone(),
@@ -524,40 +515,90 @@ impl Volume {
     /// Opens an existing file. `flags` are Linux open flags.
     pub async fn open(&self, ctx: &Ctx, gfid: Gfid, flags: u32) -> Result<Fd> {
         let gflags = crate::fd::to_gf_flags(flags) & !(oflags::CREAT | oflags::EXCL);
-        Fd::open(
+        let dht = self.dht();
+        let at = dht.cached(ctx, gfid).await?;
+        match Fd::open(
             self.clone(),
-            self.inner.dht.cached(gfid).clone(),
+            dht.subvols[at].clone(),
             ctx,
             gfid,
             gflags,
             false,
         )
         .await
+        {
+            Err(e)
+                if dht.subvols.len() > 1 && matches!(e.errno(), errno::ENOENT | errno::ESTALE) =>
+            {
+                // Moved by a rebalance since we saw it.
+                dht.forget(gfid);
+                let at = dht.cached(ctx, gfid).await?;
+                Fd::open(
+                    self.clone(),
+                    dht.subvols[at].clone(),
+                    ctx,
+                    gfid,
+                    gflags,
+                    false,
+                )
+                .await
+            }
+            r => r,
+        }
     }
 
     /// Opens without a round trip: the brick sees the OPEN when the fd is
     /// first used for something other than reading (open-behind). Not for
     /// O_TRUNC, whose effect must be immediate.
-    pub fn open_lazy(&self, gfid: Gfid, flags: u32) -> Fd {
+    pub async fn open_lazy(&self, ctx: &Ctx, gfid: Gfid, flags: u32) -> Result<Fd> {
         let gflags = crate::fd::to_gf_flags(flags) & !(oflags::CREAT | oflags::EXCL);
-        Fd::lazy(
+        let dht = self.dht();
+        let at = dht.cached(ctx, gfid).await?;
+        Ok(Fd::lazy(
             self.clone(),
-            self.inner.dht.cached(gfid).clone(),
+            dht.subvols[at].clone(),
             gfid,
             gflags,
-        )
+        ))
     }
 
     pub async fn opendir(&self, ctx: &Ctx, gfid: Gfid) -> Result<Fd> {
-        Fd::open(
+        let dht = self.dht();
+        if dht.subvols.len() == 1 {
+            return Fd::open(self.clone(), dht.subvols[0].clone(), ctx, gfid, 0, true).await;
+        }
+        let opens = dht
+            .subvols
+            .iter()
+            .map(|b| Fd::open(self.clone(), b.clone(), ctx, gfid, 0, true));
+        let mut parts = Vec::with_capacity(dht.subvols.len());
+        let mut first_err = None;
+        for r in futures::future::join_all(opens).await {
+            match r {
+                Ok(fd) => parts.push(Some(fd)),
+                Err(e) => {
+                    if !e.is_enoent() {
+                        first_err.get_or_insert(e);
+                    }
+                    parts.push(None);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        if parts.iter().all(Option::is_none) {
+            return Err(Error::errno_msg(
+                errno::ENOENT,
+                format!("{gfid}: no such directory"),
+            ));
+        }
+        Ok(Fd::striped_dir(
             self.clone(),
-            self.inner.dht.cached(gfid).clone(),
-            ctx,
             gfid,
-            0,
-            true,
-        )
-        .await
+            dht.subvols[0].clone(),
+            parts,
+        ))
     }
 
     /// Lists a whole directory (with attributes).
@@ -595,7 +636,7 @@ impl Volume {
             dict: GfxDict::new().with(name, DictValue::Ptr(value.to_vec())),
             xdata: GfxDict::new(),
         };
-        self.to_cached(ctx, gfid, &req).await?;
+        self.to_inode_or_dir(ctx, gfid, &req).await?;
         Ok(())
     }
 
@@ -628,7 +669,7 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.to_cached(ctx, gfid, &req).await?;
+        self.to_inode_or_dir(ctx, gfid, &req).await?;
         Ok(())
     }
 }
@@ -721,17 +762,6 @@ fn gfid_req() -> GfxDict {
     GfxDict::new().with("gfid-req", DictValue::Gfid(Gfid::random()))
 }
 
-/// Internal xattrs are written with the caller's pid but as root, like
-/// the official client's DHT does for layouts.
-fn root_ctx(ctx: &Ctx) -> Ctx {
-    Ctx {
-        uid: 0,
-        gid: 0,
-        groups: Vec::new(),
-        ..ctx.clone()
-    }
-}
-
 fn valid_stat(stat: Iatt, fop: &str) -> Result<Iatt> {
     if stat.is_valid() {
         Ok(stat)
@@ -804,4 +834,37 @@ pub(crate) fn setattr_args(attr: &SetAttr) -> (Iatt, i32) {
         None => {}
     }
     (st, v)
+}
+
+/// Builds the distribute layer of `graph`, reusing the connections of
+/// `keep` for bricks that did not change (a graph switch keeps them, and
+/// with them every fd and lock opened through them).
+pub(crate) fn build_distribute(
+    graph: &Graph,
+    volume: &str,
+    conn_opts: &ConnectionOptions,
+    mgmt: &Mgmt,
+    options: &VolumeOptions,
+    keep: &[Arc<Brick>],
+) -> Result<Arc<Distribute>> {
+    let opts = crate::distribute::DhtOptions::parse(&graph.distribute)?;
+    graph.check_supported()?;
+    let mut bricks = Vec::with_capacity(graph.distribute.subvolumes.len());
+    for sub in &graph.distribute.subvolumes {
+        let SubvolSpec::Client(spec) = sub else {
+            continue; // refused by check_supported
+        };
+        let brick = keep.iter().find(|b| b.spec == *spec).cloned();
+        bricks.push(brick.unwrap_or_else(|| {
+            Arc::new(Brick::new(
+                spec.clone(),
+                volume,
+                graph.utime,
+                conn_opts.clone(),
+                Some(mgmt.clone()),
+                &options.process_name,
+            ))
+        }));
+    }
+    Ok(Distribute::new(graph.distribute.name.clone(), bricks, opts))
 }

@@ -485,7 +485,7 @@ impl fuser::Filesystem for GlusterFuse {
             let r = async {
                 let gfid = s.gfid(ino.0)?;
                 if lazy {
-                    Ok(s.vol.open_lazy(gfid, flags.0 as u32))
+                    s.vol.open_lazy(&c, gfid, flags.0 as u32).await
                 } else {
                     s.settle_with_error(gfid).await?;
                     s.vol.open(&c, gfid, flags.0 as u32).await

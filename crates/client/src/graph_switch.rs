@@ -1,0 +1,130 @@
+//! Volume changes (§9 of distribute.md, PROTOCOL.md 9.1): glusterd sends
+//! FETCHSPEC on our management connection whenever the volume's volfile
+//! may have changed (add-brick, remove-brick, `volume set`). We fetch it
+//! again and, if the graph differs, switch to a new one. Bricks whose
+//! section did not change keep their connection, so open fds and locks
+//! on them carry on untouched; new bricks are connected before the
+//! switch. Fds on bricks that left the graph keep that brick alive until
+//! they are closed (files are moved off such bricks by the rebalance and
+//! followed by the fd, see fd.rs).
+//!
+//! If glusterd goes away we reconnect to it and fetch again, since
+//! announcements made meanwhile were lost.
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::mgmt::Mgmt;
+use crate::volfile::Volfile;
+use crate::volume::{build_distribute, Inner, Volume};
+use proto::rpc_msg::{procs, prog};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+const RECONNECT_DELAY: Duration = Duration::from_secs(2);
+
+impl Volume {
+    /// Starts the task that follows volfile announcements. It holds the
+    /// volume only weakly and ends with it.
+    pub(crate) fn watch_volfile(&self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        rt.spawn(watch(weak));
+    }
+
+    /// Fetches the volfile and switches graphs if it changed. Returns
+    /// whether it switched.
+    pub async fn refresh_graph(&self) -> Result<bool> {
+        let mgmt = self.inner.mgmt.lock().clone();
+        let text = mgmt.getspec(&self.inner.name).await?;
+        let volfile = Volfile::parse(&text).map_err(|e| Error::Volfile {
+            server: mgmt.host.clone(),
+            msg: e.to_string(),
+        })?;
+        let graph = Graph::build(&volfile)?;
+        let (old_graph, old_dht) = self.inner.current.read().clone();
+        if *old_graph == graph {
+            return Ok(false);
+        }
+        let dht = build_distribute(
+            &graph,
+            &self.inner.name,
+            &self.inner.conn_opts,
+            &mgmt,
+            &self.inner.options,
+            &old_dht.subvols,
+        )?;
+        // Connect the new bricks first so that the new graph is usable
+        // the moment it is installed; a brick that is down is retried on
+        // use, as always.
+        let fresh = dht
+            .subvols
+            .iter()
+            .filter(|b| !old_dht.subvols.iter().any(|o| Arc::ptr_eq(o, b)));
+        for r in futures::future::join_all(fresh.map(|b| b.session())).await {
+            if let Err(e) = r {
+                tracing::warn!("new graph: {e}");
+            }
+        }
+        let names: Vec<&str> = dht.subvols.iter().map(|b| b.spec.name.as_str()).collect();
+        tracing::info!(
+            "switched to a new graph of volume {}: {} subvolume(s) {:?}",
+            self.inner.name,
+            names.len(),
+            names
+        );
+        *self.inner.current.write() = (Arc::new(graph), dht);
+        Ok(true)
+    }
+}
+
+async fn watch(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let rx = inner.mgmt.lock().conn.take_callbacks();
+        drop(inner);
+        if let Some(mut rx) = rx {
+            while let Some(cb) = rx.recv().await {
+                if cb.program != prog::CALLBACK || cb.procedure != procs::CBK_FETCHSPEC {
+                    continue;
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let vol = Volume { inner };
+                if let Err(e) = vol.refresh_graph().await {
+                    tracing::warn!("volfile changed but could not be used: {e}");
+                }
+            }
+        }
+        // The glusterd connection is gone: reconnect and catch up.
+        loop {
+            tokio::time::sleep(RECONNECT_DELAY).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+            let host = inner.server.clone();
+            let port = inner.options.port;
+            let opts = inner.conn_opts.clone();
+            drop(inner);
+            match Mgmt::connect(&host, port, opts).await {
+                Ok(m) => {
+                    let Some(inner) = weak.upgrade() else { return };
+                    if inner.closed.load(Ordering::Acquire) {
+                        m.conn.close();
+                        return;
+                    }
+                    *inner.mgmt.lock() = m;
+                    let vol = Volume { inner };
+                    tracing::info!("reconnected to glusterd {host}");
+                    if let Err(e) = vol.refresh_graph().await {
+                        tracing::warn!("volfile refetch after reconnect: {e}");
+                    }
+                    break;
+                }
+                Err(e) => tracing::debug!("glusterd {host}: {e}"),
+            }
+        }
+    }
+}
