@@ -475,6 +475,10 @@ fn add_brick_and_rebalance_while_mounted_and_busy() {
         )
         .unwrap();
     }
+    // Files kept open across the migration: their fds must follow.
+    let held: Vec<fs::File> = (0..files)
+        .map(|i| fs::File::open(m.dir.join(format!("data/d{i}"))).unwrap())
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (stop, path) = (stop.clone(), m.dir.join("data/log"));
@@ -534,6 +538,16 @@ fn add_brick_and_rebalance_while_mounted_and_busy() {
         .count();
     assert!(moved > 0, "the rebalance moved nothing to the new brick");
     println!("{moved} of {files} files moved to the new brick");
+    for (i, f) in held.iter().enumerate() {
+        let mut got = vec![0; 64 * 1024];
+        f.read_exact_at(&mut got, 0)
+            .unwrap_or_else(|e| panic!("d{i} through an fd opened before the rebalance: {e}"));
+        assert!(
+            got == pattern(i as u64, 64 * 1024),
+            "d{i} read through an old fd"
+        );
+    }
+    drop(held);
     settle_official();
     for i in 0..files {
         let want = pattern(i as u64, 64 * 1024);

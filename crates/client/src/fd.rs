@@ -7,6 +7,7 @@
 //! protocol/client does (PROTOCOL.md 4.7). POSIX locks held through the
 //! old fd are lost, as with the official client (`strict-locks off`).
 
+use crate::distribute::migration::{phase, Phase};
 use crate::error::{Error, Result};
 use crate::protocol_client::{Brick, Session};
 use crate::volume::{setattr_args, xattr_value, Ctx, DirEntry, SetAttr, Volume};
@@ -284,13 +285,87 @@ impl Fd {
     async fn call<Q: FopRequest>(
         &self,
         ctx: &Ctx,
-        build: impl FnOnce(Gfid, i64) -> Q,
+        build: impl Fn(Gfid, i64) -> Q,
         payload: Bytes,
     ) -> Result<(Q::Reply, Bytes)> {
-        let brick = self.brick();
-        let (session, fd) = self.remote(ctx).await?;
-        let req = build(self.inner.gfid, fd);
-        brick.fop_on(&session, ctx, &req, payload).await
+        let once = || async {
+            let brick = self.brick();
+            let (session, fd) = self.remote(ctx).await?;
+            let req = build(self.inner.gfid, fd);
+            brick.fop_on(&session, ctx, &req, payload.clone()).await
+        };
+        match once().await {
+            // Moved by a rebalance: follow the file and send it again.
+            Err(e) if is_moved_error(&e) && self.follow(ctx).await? => once().await,
+            r => r,
+        }
+    }
+
+    /// The file left this fd's subvolume (a rebalance moved it): find
+    /// where it is now and point the fd there; an opened fd is reopened
+    /// there on next use, with its flags minus O_CREAT|O_EXCL|O_TRUNC.
+    /// Returns whether it moved.
+    pub(crate) async fn follow(&self, ctx: &Ctx) -> Result<bool> {
+        let i = &self.inner;
+        let dht = i.vol.dht();
+        if dht.subvols.len() == 1 || i.is_dir {
+            return Ok(false);
+        }
+        dht.forget(i.gfid);
+        let at = dht.cached(ctx, i.gfid).await?;
+        let brick = dht.subvols[at].clone();
+        let old = {
+            let mut r = i.remote.lock();
+            if Arc::ptr_eq(&r.brick, &brick) {
+                return Ok(false);
+            }
+            let old = (r.brick.clone(), r.generation, r.fd);
+            r.brick = brick.clone();
+            // Never opened stays lazy; opened means "reopen on next use".
+            if r.generation != 0 {
+                r.generation = u64::MAX;
+            }
+            old
+        };
+        tracing::info!(gfid = %i.gfid, "file moved to {}", brick.label());
+        release_remote(&old.0, i.gfid, false, old.1, old.2).await;
+        Ok(true)
+    }
+
+    /// A write acknowledged by a source that is being migrated (phase 1)
+    /// must reach the destination too, or the rebalance loses it (§8.2).
+    /// `protect.writes` also makes the rebalance give up on this file.
+    async fn replay_to_destination(&self, ctx: &Ctx, offset: u64, data: Bytes) -> Result<()> {
+        use crate::distribute::{as_root, LINKTO_XATTR};
+        let root = as_root(ctx);
+        let dest = self.fgetxattr(&root, LINKTO_XATTR).await?;
+        let dht = self.inner.vol.dht();
+        let at = dht.index_of(&dest).ok_or_else(|| {
+            Error::errno_msg(
+                errno::EIO,
+                format!(
+                    "file under migration points to unknown subvolume '{}'",
+                    String::from_utf8_lossy(&dest)
+                ),
+            )
+        })?;
+        let brick = dht.subvols[at].clone();
+        let session = brick.session().await?;
+        let flags =
+            self.inner.flags & !(oflags::CREAT | oflags::EXCL | oflags::TRUNC | oflags::APPEND);
+        let gfid = self.inner.gfid;
+        let fd = open_remote(&brick, &session, &root, gfid, flags, false).await?;
+        let req = WriteReq {
+            gfid,
+            fd,
+            offset,
+            size: data.len() as u32,
+            flag: flags,
+            xdata: GfxDict::new().with("trusted.glusterfs.protect.writes", DictValue::Uint(1)),
+        };
+        let r = brick.fop_on(&session, ctx, &req, data).await;
+        release_remote(&brick, gfid, false, session.generation, fd).await;
+        r.map(|_| ())
     }
 
     /// Reads up to `size` bytes at `offset`; fewer at end of file.
@@ -333,19 +408,23 @@ impl Fd {
             xdata: GfxDict::new(),
         };
         let (rsp, data) = if !self.opened() && self.read_only() {
-            let brick = self.brick();
-            let session = brick.session().await?;
-            brick
-                .fop_on(
-                    &session,
-                    ctx,
-                    &build(self.inner.gfid, ANON_FD),
-                    Bytes::new(),
-                )
-                .await?
+            let anon = || async {
+                let brick = self.brick();
+                let session = brick.session().await?;
+                let req = build(self.inner.gfid, ANON_FD);
+                brick.fop_on(&session, ctx, &req, Bytes::new()).await
+            };
+            match anon().await {
+                Err(e) if is_moved_error(&e) && self.follow(ctx).await? => anon().await?,
+                r => r?,
+            }
         } else {
             self.call(ctx, build, Bytes::new()).await?
         };
+        if phase(&rsp.stat) == Phase::Moved && self.follow(ctx).await? {
+            // A phase-2 source is empty: never return its data.
+            return Box::pin(self.read_one(ctx, offset, size)).await;
+        }
         let n = (rsp.op_ret as usize).min(data.len()).min(size);
         Ok(data.slice(..n))
     }
@@ -395,10 +474,21 @@ impl Fd {
                     flag,
                     xdata: GfxDict::new(),
                 },
-                data,
+                data.clone(),
             )
             .await?;
-        Ok((rsp.op_ret as usize, rsp.poststat))
+        let mut st = rsp.poststat;
+        match phase(&st) {
+            Phase::Moved if self.follow(ctx).await? => {
+                return Box::pin(self.write_one(ctx, offset, data)).await;
+            }
+            Phase::Copying => {
+                self.replay_to_destination(ctx, offset, data).await?;
+                crate::distribute::migration::clean(&mut st);
+            }
+            _ => {}
+        }
+        Ok((rsp.op_ret as usize, st))
     }
 
     pub async fn fstat(&self, ctx: &Ctx) -> Result<Iatt> {
@@ -416,7 +506,12 @@ impl Fd {
                 Bytes::new(),
             )
             .await?;
-        Ok(rsp.stat)
+        if phase(&rsp.stat) == Phase::Moved && self.follow(ctx).await? {
+            return Box::pin(self.fstat(ctx)).await;
+        }
+        let mut st = rsp.stat;
+        crate::distribute::migration::clean(&mut st);
+        Ok(st)
     }
 
     pub async fn ftruncate(&self, ctx: &Ctx, size: u64) -> Result<Iatt> {
@@ -602,7 +697,7 @@ impl Fd {
                     fd,
                     cmd,
                     kind,
-                    flock,
+                    flock: flock.clone(),
                     xdata: GfxDict::new(),
                 },
                 Bytes::new(),
@@ -657,7 +752,7 @@ impl Fd {
                 gfid,
                 fd,
                 flags,
-                dict,
+                dict: dict.clone(),
                 xdata: GfxDict::new(),
             },
             Bytes::new(),
@@ -708,7 +803,7 @@ impl Fd {
                 fd,
                 cmd,
                 kind,
-                flock,
+                flock: flock.clone(),
                 volume: domain.as_bytes().to_vec(),
                 xdata: GfxDict::new(),
             },
@@ -736,7 +831,7 @@ impl Fd {
                 cmd,
                 kind,
                 namelen: name.len() as u64,
-                name,
+                name: name.clone(),
                 volume: domain.as_bytes().to_vec(),
                 xdata: GfxDict::new(),
             },
@@ -755,7 +850,7 @@ impl Fd {
                     gfid,
                     fd,
                     flags: optype,
-                    dict,
+                    dict: dict.clone(),
                     xdata: GfxDict::new(),
                 },
                 Bytes::new(),
@@ -847,7 +942,7 @@ impl Fd {
                     fd,
                     offset,
                     size,
-                    xdata,
+                    xdata: xdata.clone(),
                 },
                 Bytes::new(),
             )
@@ -895,4 +990,9 @@ async fn open_remote(
             .fd
     };
     Ok(fd)
+}
+
+/// Errors meaning the inode is not on this subvolume any more.
+fn is_moved_error(e: &Error) -> bool {
+    matches!(e.errno(), errno::ENOENT | errno::ESTALE | errno::EBADFD)
 }

