@@ -485,6 +485,7 @@ fn add_brick_and_rebalance_while_mounted_and_busy() {
         std::thread::spawn(move || {
             let f = fs::OpenOptions::new()
                 .create(true)
+                .truncate(true)
                 .write(true)
                 .open(&path)
                 .unwrap();

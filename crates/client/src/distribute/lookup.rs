@@ -214,22 +214,22 @@ impl Distribute {
         if at == hashed {
             return Ok(st);
         }
+        let points_here =
+            |l: &TwoIattRsp| linkto_target(&l.xdata).and_then(|t| self.index_of(&t)) == Some(at);
         match hashed_link {
-            Some(l) if linkto_target(&l.xdata).and_then(|t| self.index_of(&t)) == Some(at) => {
-                if l.prestat.gfid != st.gfid {
-                    return Err(Error::errno_msg(
-                        errno::ESTALE,
-                        "linkto file and data file have different gfids",
-                    ));
-                }
+            Some(l) if points_here(l) && l.prestat.gfid != st.gfid => {
+                return Err(Error::errno_msg(
+                    errno::ESTALE,
+                    "linkto file and data file have different gfids",
+                ));
             }
-            Some(l) => {
-                // A linkto to somewhere else: replace it unless open.
-                if open_fd_count(&l.xdata) == 0 {
-                    self.unlink_stale_linkto(ctx, hashed, parent, name, l).await;
-                    self.heal_linkto(ctx, parent, name, hashed, at, &st).await;
-                }
+            Some(l) if points_here(l) => {}
+            // A linkto to somewhere else: replace it unless open.
+            Some(l) if open_fd_count(&l.xdata) == 0 => {
+                self.unlink_stale_linkto(ctx, hashed, parent, name, l).await;
+                self.heal_linkto(ctx, parent, name, hashed, at, &st).await;
             }
+            Some(_) => {}
             None if down.is_none() => {
                 // Our copy of the parent's layout may be older than the
                 // file's placement (a fix-layout since): re-read it before
