@@ -360,6 +360,59 @@ fn directory_rename_and_listing_of_ten_thousand_entries() {
     fs::remove_dir_all(m.dir.join(&renamed)).unwrap();
 }
 
+#[test]
+fn directory_xattrs_attributes_and_statfs_over_all_bricks() {
+    const VOL: &str = "grsdist4";
+    let env = require_env!(VOL);
+    let m = env.mount_rs("dirattr", "");
+    let (dir, odir) = env.scratch_dir("dirattr");
+    let d = m.dir.join(&dir);
+    let set = |p: &Path, k: &str, v: &str| {
+        run_ok(Command::new("setfattr").args(["-n", k, "-v", v]).arg(p));
+    };
+    set(&d, "user.color", "blue");
+    for b in &env.bricks {
+        assert_eq!(brick_xattr(&b.join(&dir), "user.color").as_deref(), Some(&b"blue"[..]));
+    }
+    // The MDS counter is back to 0 after a complete update.
+    let mds = mds_bricks(&env, &dir);
+    assert_eq!(mds.len(), 1);
+    assert_eq!(
+        brick_xattr(&env.bricks[mds[0]].join(&dir), "trusted.glusterfs.dht.mds"),
+        Some(vec![0; 4])
+    );
+    settle_official();
+    let got = run_ok(Command::new("getfattr").args(["--only-values", "-n", "user.color"]).arg(&odir));
+    assert_eq!(got, "blue");
+    run_ok(Command::new("setfattr").args(["-x", "user.color"]).arg(&d));
+    for b in &env.bricks {
+        assert_eq!(brick_xattr(&b.join(&dir), "user.color"), None);
+    }
+    // Mode and owner reach every copy; stat shows the directory as the
+    // official client does (size 4096).
+    fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    std::os::unix::fs::chown(&d, Some(1234), Some(4321)).unwrap();
+    for b in &env.bricks {
+        let md = fs::metadata(b.join(&dir)).unwrap();
+        assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o750, 1234, 4321));
+    }
+    settle_official();
+    let (a, o) = (fs::metadata(&d).unwrap(), fs::metadata(&odir).unwrap());
+    assert_eq!((a.size(), a.mode(), a.uid(), a.ino()), (o.size(), o.mode(), o.uid(), o.ino()));
+    assert_eq!(a.size(), 4096);
+    // statfs: the sum over the bricks, as the official client reports.
+    let vfs = |p: &Path| {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+        (st.f_blocks * st.f_frsize, st.f_files)
+    };
+    let (ours, theirs) = (vfs(&m.dir), vfs(&env.official));
+    assert_eq!(ours.0, theirs.0, "total bytes");
+    assert_eq!(ours.1, theirs.1, "total inodes");
+    fs::remove_dir(&d).unwrap();
+}
+
 // ---- volume changes while mounted ----
 
 fn gluster(args: &[&str]) -> Result<String, String> {

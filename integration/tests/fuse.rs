@@ -406,10 +406,21 @@ fn list_xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn differential_against_official_client_and_local_disk() {
-    let env = require_env!(VOL);
+    differential(VOL, &[11, 12, 13, 14, 15]);
+}
+
+/// The same on a volume distributed over two bricks: renames, links and
+/// unlinks cross bricks and leave linkto files behind.
+#[test]
+fn differential_on_a_distributed_volume() {
+    differential("grs2", &[21, 22, 23]);
+}
+
+fn differential(vol: &str, seeds: &[u64]) {
+    let env = require_env!(vol);
     let m = env.mount_rs("diff", "");
     let local = tempfile::tempdir_in("/var/tmp").unwrap();
-    for seed in [11u64, 12, 13, 14, 15] {
+    for &seed in seeds {
         let (dir_rs, _) = env.scratch_dir("diff-rs");
         let (_, dir_off) = env.scratch_dir("diff-off");
         let roots = [

@@ -198,25 +198,6 @@ impl Volume {
         Ok(self.dht().to_inode(ctx, gfid, req).await?.1)
     }
 
-    /// Sends an inode fop: to every subvolume for a directory (attributes
-    /// and xattrs live on each copy), else to the file's subvolume.
-    /// Returns one reply (the last subvolume's for a directory).
-    async fn to_inode_or_dir<Q: FopRequest>(
-        &self,
-        ctx: &Ctx,
-        gfid: Gfid,
-        req: &Q,
-    ) -> Result<Q::Reply> {
-        let dht = self.dht();
-        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
-            let mut all = dht.to_all(ctx, req).await?;
-            return all
-                .pop()
-                .ok_or_else(|| Error::errno_msg(errno::EIO, "no reply"));
-        }
-        self.to_cached(ctx, gfid, req).await
-    }
-
     // ---- lookup and attributes ----
 
     /// Named lookup of `name` in `parent`.
@@ -641,7 +622,12 @@ impl Volume {
             dict: GfxDict::new().with(name, DictValue::Ptr(value.to_vec())),
             xdata: GfxDict::new(),
         };
-        self.to_inode_or_dir(ctx, gfid, &req).await?;
+        let dht = self.dht();
+        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
+            dht.dir_xattr_fop(ctx, gfid, name, &req).await?;
+        } else {
+            self.to_cached(ctx, gfid, &req).await?;
+        }
         Ok(())
     }
 
@@ -674,7 +660,12 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.to_inode_or_dir(ctx, gfid, &req).await?;
+        let dht = self.dht();
+        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
+            dht.dir_xattr_fop(ctx, gfid, name, &req).await?;
+        } else {
+            self.to_cached(ctx, gfid, &req).await?;
+        }
         Ok(())
     }
 }

@@ -338,6 +338,71 @@ impl Distribute {
         }
     }
 
+    /// A directory xattr change (SETXATTR/REMOVEXATTR of `key`) on every
+    /// subvolume. For the keys other clients heal from the MDS subvolume
+    /// the official protocol applies (§7.2): mark the MDS counter -1, change
+    /// the MDS copy, then the others, then +1 if all of them took it, so
+    /// that a partial update is repaired from the MDS copy, not undone.
+    pub async fn dir_xattr_fop<Q: FopRequest>(
+        &self,
+        ctx: &Identity,
+        gfid: Gfid,
+        key: &str,
+        req: &Q,
+    ) -> Result<Q::Reply> {
+        const HEALED: [&str; 6] = [
+            "system.posix_acl_access",
+            "system.posix_acl_default",
+            "trusted.glusterfs.quota.limit-set",
+            "trusted.glusterfs.quota.limit-objects",
+            "security.selinux",
+            "trusted.glusterfs.mdata",
+        ];
+        let healed = key.starts_with("user.") || HEALED.contains(&key);
+        let mds = if healed && !gfid.is_root() && !self.single() {
+            self.dir(ctx, gfid).await?.mds
+        } else {
+            None
+        };
+        let Some(m) = mds else {
+            let mut all = self.to_all(ctx, req).await?;
+            return all
+                .pop()
+                .ok_or_else(|| Error::errno_msg(errno::EIO, "no reply"));
+        };
+        let counter = |delta: i32| proto::fops::XattropReq {
+            gfid,
+            flags: 0, // GF_XATTROP_ADD_ARRAY
+            dict: GfxDict::new().with(MDS_XATTR, DictValue::Ptr(delta.to_be_bytes().to_vec())),
+            xdata: internal_xdata(),
+        };
+        let root = as_root(ctx);
+        self.call(m, &root, &counter(-1)).await?;
+        let first = match self.call(m, ctx, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.call(m, &root, &counter(1)).await?;
+                return Err(e);
+            }
+        };
+        let others = (0..self.subvols.len())
+            .filter(|&i| i != m)
+            .map(|i| async move { self.call(i, ctx, req).await });
+        let all_ok = futures::future::join_all(others)
+            .await
+            .iter()
+            .all(|r| match r {
+                Ok(_) => true,
+                Err(e) => e.is_enoent(),
+            });
+        if all_ok {
+            self.call(m, &root, &counter(1)).await?;
+        } else {
+            tracing::warn!("{key} on {gfid}: not every subvolume took it; lookups heal it from the MDS copy");
+        }
+        Ok(first)
+    }
+
     /// STATFS summed over the subvolumes (§7.1).
     pub async fn statfs(&self, ctx: &Identity, req: &proto::fops::StatfsReq) -> Result<Statfs> {
         if self.single() {
