@@ -372,7 +372,10 @@ fn directory_xattrs_attributes_and_statfs_over_all_bricks() {
     };
     set(&d, "user.color", "blue");
     for b in &env.bricks {
-        assert_eq!(brick_xattr(&b.join(&dir), "user.color").as_deref(), Some(&b"blue"[..]));
+        assert_eq!(
+            brick_xattr(&b.join(&dir), "user.color").as_deref(),
+            Some(&b"blue"[..])
+        );
     }
     // The MDS counter is back to 0 after a complete update.
     let mds = mds_bricks(&env, &dir);
@@ -382,7 +385,11 @@ fn directory_xattrs_attributes_and_statfs_over_all_bricks() {
         Some(vec![0; 4])
     );
     settle_official();
-    let got = run_ok(Command::new("getfattr").args(["--only-values", "-n", "user.color"]).arg(&odir));
+    let got = run_ok(
+        Command::new("getfattr")
+            .args(["--only-values", "-n", "user.color"])
+            .arg(&odir),
+    );
     assert_eq!(got, "blue");
     run_ok(Command::new("setfattr").args(["-x", "user.color"]).arg(&d));
     for b in &env.bricks {
@@ -394,11 +401,17 @@ fn directory_xattrs_attributes_and_statfs_over_all_bricks() {
     std::os::unix::fs::chown(&d, Some(1234), Some(4321)).unwrap();
     for b in &env.bricks {
         let md = fs::metadata(b.join(&dir)).unwrap();
-        assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o750, 1234, 4321));
+        assert_eq!(
+            (md.mode() & 0o7777, md.uid(), md.gid()),
+            (0o750, 1234, 4321)
+        );
     }
     settle_official();
     let (a, o) = (fs::metadata(&d).unwrap(), fs::metadata(&odir).unwrap());
-    assert_eq!((a.size(), a.mode(), a.uid(), a.ino()), (o.size(), o.mode(), o.uid(), o.ino()));
+    assert_eq!(
+        (a.size(), a.mode(), a.uid(), a.ino()),
+        (o.size(), o.mode(), o.uid(), o.ino())
+    );
     assert_eq!(a.size(), 4096);
     // statfs: the sum over the bricks, as the official client reports.
     let vfs = |p: &Path| {
@@ -647,6 +660,54 @@ fn add_brick_and_rebalance_while_mounted_and_busy() {
     settle_official();
     fs::create_dir(official.dir.join("after")).unwrap();
     assert_eq!(layouts(&bricks3, "after"), rs_layout);
+
+    // remove-brick of the first brick: its files move off while we hold
+    // fds on them, and after the commit the graph has two subvolumes.
+    let held: Vec<(usize, fs::File)> = (0..files)
+        .filter(|i| data_bricks(&bricks3, &format!("data/d{i}")) == vec![0])
+        .map(|i| (i, fs::File::open(m.dir.join(format!("data/d{i}"))).unwrap()))
+        .collect();
+    assert!(!held.is_empty());
+    let b1 = grow.spec(&env.host, 1);
+    gluster(&["volume", "remove-brick", &env.volume, &b1, "start"]).unwrap();
+    let done = eventually(180, || {
+        gluster(&["volume", "remove-brick", &env.volume, &b1, "status"])
+            .is_ok_and(|s| s.contains("completed") && !s.contains("in progress"))
+    });
+    assert!(done, "remove-brick did not complete");
+    // New files avoid the brick being removed.
+    fs::write(m.dir.join("data/late"), b"late").unwrap();
+    assert_ne!(data_bricks(&bricks3, "data/late"), vec![0]);
+    gluster(&["volume", "remove-brick", &env.volume, &b1, "commit"]).unwrap();
+    let bricks23 = &bricks3[1..];
+    for (i, f) in &held {
+        let mut got = vec![0; 64 * 1024];
+        f.read_exact_at(&mut got, 0)
+            .unwrap_or_else(|e| panic!("d{i} through an fd opened before remove-brick: {e}"));
+        assert!(
+            got == pattern(*i as u64, 64 * 1024),
+            "d{i} after remove-brick"
+        );
+    }
+    drop(held);
+    for i in 0..files {
+        assert_eq!(
+            data_bricks(bricks23, &format!("data/d{i}")).len(),
+            1,
+            "d{i}"
+        );
+        assert_eq!(
+            fs::read(m.dir.join(format!("data/d{i}"))).unwrap(),
+            pattern(i as u64, 64 * 1024)
+        );
+    }
+    assert_eq!(fs::read(m.dir.join("data/late")).unwrap(), b"late");
+    assert!(eventually(10, || {
+        let _ = fs::remove_dir(m.dir.join("two"));
+        fs::create_dir(m.dir.join("two")).is_ok()
+            && layout_of(bricks23, "two").is_complete()
+            && !bricks3[0].join("two").exists()
+    }));
 }
 
 /// The official client mounted on a test's own volume.

@@ -296,9 +296,24 @@ impl Fd {
         };
         match once().await {
             // Moved by a rebalance: follow the file and send it again.
-            Err(e) if is_moved_error(&e) && self.follow(ctx).await? => once().await,
+            Err(e) if (is_moved_error(&e) || self.orphaned()) && self.follow(ctx).await? => {
+                once().await
+            }
             r => r,
         }
+    }
+
+    /// True when this fd's brick left the volume (remove-brick commit):
+    /// its file lives elsewhere now.
+    fn orphaned(&self) -> bool {
+        let brick = self.brick();
+        !self
+            .inner
+            .vol
+            .dht()
+            .subvols
+            .iter()
+            .any(|b| Arc::ptr_eq(b, &brick))
     }
 
     /// The file left this fd's subvolume (a rebalance moved it): find
@@ -415,7 +430,9 @@ impl Fd {
                 brick.fop_on(&session, ctx, &req, Bytes::new()).await
             };
             match anon().await {
-                Err(e) if is_moved_error(&e) && self.follow(ctx).await? => anon().await?,
+                Err(e) if (is_moved_error(&e) || self.orphaned()) && self.follow(ctx).await? => {
+                    anon().await?
+                }
                 r => r?,
             }
         } else {

@@ -398,7 +398,9 @@ impl Distribute {
         if all_ok {
             self.call(m, &root, &counter(1)).await?;
         } else {
-            tracing::warn!("{key} on {gfid}: not every subvolume took it; lookups heal it from the MDS copy");
+            tracing::warn!(
+                "{key} on {gfid}: not every subvolume took it; lookups heal it from the MDS copy"
+            );
         }
         Ok(first)
     }
