@@ -221,6 +221,17 @@ fn both_clients_rename_link_and_delete_each_others_files() {
         check_linkto(&env, VOL, &dir, &format!("x{i}"));
         check_linkto(&env, VOL, &dir, &format!("y{i}"));
     }
+    // Linkto files never show: every name once in the listing.
+    let mut listed: Vec<String> = fs::read_dir(&rdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    listed.sort();
+    let mut want: Vec<String> = (0..n)
+        .flat_map(|i| [format!("x{i}"), format!("y{i}")])
+        .collect();
+    want.sort();
+    assert_eq!(listed, want);
     settle_official();
     for i in 0..n {
         fs::hard_link(rdir.join(format!("y{i}")), rdir.join(format!("hy{i}"))).unwrap();
@@ -424,6 +435,49 @@ fn directory_xattrs_attributes_and_statfs_over_all_bricks() {
     assert_eq!(ours.0, theirs.0, "total bytes");
     assert_eq!(ours.1, theirs.1, "total inodes");
     fs::remove_dir(&d).unwrap();
+}
+
+/// A directory whose layout was lost on every brick (as the root of a new
+/// volume, or after a brick replacement) is laid out again on lookup, the
+/// way the official client heals it: the same ranges, commit 1.
+#[test]
+fn lookup_heals_a_lost_layout_as_the_official_client_does() {
+    const VOL: &str = "grsdist4";
+    let env = require_env!(VOL);
+    let (dir, odir) = env.scratch_dir("heal");
+    let strip = || {
+        for b in &env.bricks {
+            run_ok(
+                Command::new("setfattr")
+                    .args(["-x", LAYOUT])
+                    .arg(b.join(&dir)),
+            );
+        }
+        assert!(layouts(&env.bricks, &dir).iter().all(Option::is_none));
+    };
+    strip();
+    // Our fresh mount finds the holes and heals them.
+    let m = env.mount_rs("heal", "");
+    fs::write(m.dir.join(&dir).join("after-heal"), b"x").unwrap();
+    let ours = layouts(&env.bricks, &dir);
+    let l = layout_of(&env.bricks, &dir);
+    assert!(l.is_complete(), "{l:?}");
+    assert!(l.ranges.iter().flatten().all(|r| r.commit == 1));
+    // The official client heals the same directory the same way.
+    strip();
+    settle_official();
+    let official = OfficialMount::new(&TestEnv {
+        official: env
+            .mount_base()
+            .join(format!("official-heal-{}", uuid::Uuid::new_v4().simple())),
+        ..env.clone()
+    });
+    assert!(official.dir.join(&dir).join("after-heal").exists());
+    assert!(eventually(5, || layouts(&env.bricks, &dir)
+        .iter()
+        .all(Option::is_some)));
+    assert_eq!(layouts(&env.bricks, &dir), ours);
+    fs::remove_dir_all(&odir).unwrap();
 }
 
 // ---- volume changes while mounted ----
@@ -733,5 +787,6 @@ impl OfficialMount {
 impl Drop for OfficialMount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.dir).output();
+        let _ = fs::remove_dir(&self.dir);
     }
 }

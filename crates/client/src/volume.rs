@@ -502,32 +502,23 @@ impl Volume {
     pub async fn open(&self, ctx: &Ctx, gfid: Gfid, flags: u32) -> Result<Fd> {
         let gflags = crate::fd::to_gf_flags(flags) & !(oflags::CREAT | oflags::EXCL);
         let dht = self.dht();
-        let at = dht.cached(ctx, gfid).await?;
-        match Fd::open(
-            self.clone(),
-            dht.subvols[at].clone(),
-            ctx,
-            gfid,
-            gflags,
-            false,
-        )
-        .await
-        {
+        let open_on = |at: usize| {
+            Fd::open(
+                self.clone(),
+                dht.subvols[at].clone(),
+                ctx,
+                gfid,
+                gflags,
+                false,
+            )
+        };
+        match open_on(dht.cached(ctx, gfid).await?).await {
             Err(e)
                 if dht.subvols.len() > 1 && matches!(e.errno(), errno::ENOENT | errno::ESTALE) =>
             {
                 // Moved by a rebalance since we saw it.
                 dht.forget(gfid);
-                let at = dht.cached(ctx, gfid).await?;
-                Fd::open(
-                    self.clone(),
-                    dht.subvols[at].clone(),
-                    ctx,
-                    gfid,
-                    gflags,
-                    false,
-                )
-                .await
+                open_on(dht.cached(ctx, gfid).await?).await
             }
             r => r,
         }

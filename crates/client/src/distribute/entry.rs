@@ -93,8 +93,17 @@ impl Distribute {
         };
         let (at, s, mut r) = if at != h {
             let gfid = gfid_of(&req.xdata);
-            self.create_linkto(ctx, h, at, req.pargfid, &req.bname, gfid, None)
-                .await?;
+            self.create_linkto(
+                ctx,
+                h,
+                at,
+                req.pargfid,
+                &req.bname,
+                gfid,
+                None,
+                GfxDict::new(),
+            )
+            .await?;
             match send(at, req.clone()).await {
                 Ok((s, r)) => {
                     self.fix_linkto_owner(ctx, h, gfid, &r.stat).await;
@@ -132,6 +141,7 @@ impl Distribute {
         };
         migration::clean(&mut r.stat);
         self.remember_file(r.stat.gfid, at);
+        self.remember_entry(req.pargfid, &req.bname, &r.stat);
         Ok((at, s, r))
     }
 
@@ -157,8 +167,17 @@ impl Distribute {
         };
         if at != h {
             let gfid = gfid_of(&req.xdata);
-            self.create_linkto(ctx, h, at, req.pargfid, &req.bname, gfid, None)
-                .await?;
+            self.create_linkto(
+                ctx,
+                h,
+                at,
+                req.pargfid,
+                &req.bname,
+                gfid,
+                None,
+                GfxDict::new(),
+            )
+            .await?;
             match self.call(at, ctx, req).await {
                 Ok(r) => {
                     self.fix_linkto_owner(ctx, h, gfid, &r.stat).await;
@@ -189,7 +208,9 @@ impl Distribute {
     }
 
     /// Makes a linkto file `name` in `parent` on `at`, pointing to
-    /// `target`, for inode `gfid` (§3.2). An existing linkto is fine.
+    /// `target`, for inode `gfid` (§3.2), with `extra` xdata keys. An
+    /// existing linkto is fine. `owner`: the data file, whose owner the
+    /// linkto takes.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn create_linkto(
         &self,
@@ -200,24 +221,6 @@ impl Distribute {
         name: &[u8],
         gfid: Gfid,
         owner: Option<&Iatt>,
-    ) -> Result<()> {
-        self.linkto_mknod(ctx, at, target, parent, name, gfid, GfxDict::new())
-            .await?;
-        if let Some(st) = owner {
-            self.fix_linkto_owner(ctx, at, gfid, st).await;
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn linkto_mknod(
-        &self,
-        ctx: &Identity,
-        at: usize,
-        target: usize,
-        parent: Gfid,
-        name: &[u8],
-        gfid: Gfid,
         extra: GfxDict,
     ) -> Result<()> {
         let mut xdata = internal_xdata();
@@ -238,17 +241,20 @@ impl Distribute {
             xdata,
         };
         match self.call(at, &as_root(ctx), &req).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(e) if e.errno() == errno::EEXIST => {
                 tracing::debug!(
                     "linkto '{}' on {} exists",
                     name_str(name),
                     self.subvol_name(at)
                 );
-                Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        if let Some(st) = owner {
+            self.fix_linkto_owner(ctx, at, gfid, st).await;
+        }
+        Ok(())
     }
 
     /// The linkto takes the owner of the data file (§3.1).
@@ -310,6 +316,22 @@ impl Distribute {
         if self.single() {
             return self.call(0, ctx, req).await;
         }
+        // Fast path: the file the kernel just looked up, on its subvolume.
+        let hint = self.take_entry(req.pargfid, &req.bname);
+        if let Some((gfid, c)) = hint.and_then(|g| Some((g, self.known_file(g)?))) {
+            match self.call(c, ctx, req).await {
+                Ok(r) => {
+                    let h = self.hashed(ctx, req.pargfid, &req.bname).await?;
+                    if h != c {
+                        self.remove_name(ctx, h, req.pargfid, &req.bname).await;
+                    }
+                    self.forget(gfid);
+                    return Ok(r);
+                }
+                Err(e) if e.is_enoent() => {} // it moved: find it
+                Err(e) => return Err(e),
+            }
+        }
         let (h, c, st) = self.locate(ctx, req.pargfid, &req.bname).await?;
         let r = self.call(c, ctx, req).await?;
         if h != c {
@@ -330,8 +352,17 @@ impl Distribute {
         let c = self.cached(ctx, req.oldgfid).await?;
         let (h, _) = self.hashed_for_new(ctx, req.newgfid, &req.newbname).await?;
         if h != c {
-            self.create_linkto(ctx, h, c, req.newgfid, &req.newbname, req.oldgfid, None)
-                .await?;
+            self.create_linkto(
+                ctx,
+                h,
+                c,
+                req.newgfid,
+                &req.newbname,
+                req.oldgfid,
+                None,
+                GfxDict::new(),
+            )
+            .await?;
         }
         match self.call(c, ctx, req).await {
             Ok(mut r) => {
@@ -681,6 +712,14 @@ impl Distribute {
         if self.single() {
             return self.call(0, ctx, req).await;
         }
+        let r = self.rename_any(ctx, req).await;
+        // Both names changed meaning: no unlink may trust what we saw.
+        self.take_entry(req.oldgfid, &req.oldbname);
+        self.take_entry(req.newgfid, &req.newbname);
+        r
+    }
+
+    async fn rename_any(&self, ctx: &Identity, req: &RenameReq) -> Result<RenameRsp> {
         let (s_h, s_c, src) = self.locate(ctx, req.oldgfid, &req.oldbname).await?;
         let dst = match self.locate(ctx, req.newgfid, &req.newbname).await {
             Ok(d) => Some(d),
@@ -797,8 +836,17 @@ impl Distribute {
             self.remove_name(ctx, d_h, req.newgfid, &req.newbname).await;
         } else if !same_cached && s_c != d_h {
             if d_h != s_h {
-                self.linkto_mknod(ctx, d_h, s_c, req.oldgfid, &req.oldbname, src.gfid, force())
-                    .await?;
+                self.create_linkto(
+                    ctx,
+                    d_h,
+                    s_c,
+                    req.oldgfid,
+                    &req.oldbname,
+                    src.gfid,
+                    None,
+                    force(),
+                )
+                .await?;
                 made_linkto = true;
             }
             let link = LinkReq {
@@ -844,6 +892,7 @@ impl Distribute {
                     &req.newbname,
                     src.gfid,
                     Some(&src),
+                    GfxDict::new(),
                 )
                 .await
             {

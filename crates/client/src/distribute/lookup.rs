@@ -73,6 +73,12 @@ fn is_down(e: &Error) -> bool {
 impl Distribute {
     /// Named lookup of `name` in `parent` (§4.2).
     pub async fn lookup(&self, ctx: &Identity, parent: Gfid, name: &[u8]) -> Result<Iatt> {
+        let st = self.lookup_name(ctx, parent, name).await?;
+        self.remember_entry(parent, name, &st);
+        Ok(st)
+    }
+
+    async fn lookup_name(&self, ctx: &Identity, parent: Gfid, name: &[u8]) -> Result<Iatt> {
         if self.single() {
             let r = self
                 .call(0, ctx, &named(parent, name, GfxDict::new()))
@@ -296,7 +302,16 @@ impl Distribute {
             .await;
         if matches!(&again, Err(e) if e.is_enoent()) {
             if let Err(e) = self
-                .create_linkto(ctx, hashed, cached, parent, name, st.gfid, Some(st))
+                .create_linkto(
+                    ctx,
+                    hashed,
+                    cached,
+                    parent,
+                    name,
+                    st.gfid,
+                    Some(st),
+                    GfxDict::new(),
+                )
                 .await
             {
                 tracing::warn!("linkto heal for '{}': {e}", String::from_utf8_lossy(name));

@@ -162,6 +162,10 @@ pub struct Distribute {
     pub subvols: Vec<Arc<Brick>>,
     pub opts: DhtOptions,
     inodes: Mutex<LruCache<Gfid, InodeCtx>>,
+    /// (parent, name) → inode of the files we looked up or made, so that
+    /// an unlink goes straight to the data's subvolume, as the official
+    /// client's does with the inode the kernel looked up just before.
+    names: Mutex<LruCache<(Gfid, Vec<u8>), Gfid>>,
     /// The volume's commit hash, from `/`'s commithash xattr (§2.7).
     commit_hash: AtomicU32,
     space: space::SpaceCache,
@@ -178,6 +182,9 @@ impl Distribute {
             subvols,
             opts,
             inodes: Mutex::new(LruCache::new(
+                NonZeroUsize::new(INODE_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+            names: Mutex::new(LruCache::new(
                 NonZeroUsize::new(INODE_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
             commit_hash: AtomicU32::new(0),
@@ -235,6 +242,25 @@ impl Distribute {
         let d = Arc::new(dir);
         self.inodes.lock().put(gfid, InodeCtx::Dir(d.clone()));
         d
+    }
+
+    pub(crate) fn remember_entry(&self, parent: Gfid, name: &[u8], st: &Iatt) {
+        if !self.single() && !st.is_dir() {
+            self.names.lock().put((parent, name.to_vec()), st.gfid);
+        }
+    }
+
+    /// The file `name` in `parent` was last seen as, if we saw it.
+    pub(crate) fn take_entry(&self, parent: Gfid, name: &[u8]) -> Option<Gfid> {
+        self.names.lock().pop(&(parent, name.to_vec()))
+    }
+
+    /// The subvolume of a file we know (not a directory, not unknown).
+    pub(crate) fn known_file(&self, gfid: Gfid) -> Option<usize> {
+        match self.known(gfid) {
+            Some(InodeCtx::File(i)) => Some(i),
+            _ => None,
+        }
     }
 
     /// Drops what we know of `gfid` (it moved, or was removed).
