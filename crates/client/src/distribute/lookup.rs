@@ -112,7 +112,10 @@ impl Distribute {
             // set with 106 of 184 files moved), so "final" loses files that are
             // merely not moved yet. A search everywhere costs one parallel round
             // trip; only negative lookups pay it.
-            Err(e) if e.is_enoent() => self.lookup_everywhere(ctx, parent, name, h).await,
+            Err(e) if e.is_enoent() => {
+                self.lookup_everywhere(ctx, parent, name, h, Some(Err(e)))
+                    .await
+            }
             Err(e) if matches!(e.errno(), errno::ENOTCONN | errno::ENODATA) => {
                 self.lookup_dir_named(ctx, parent, name, None).await
             }
@@ -149,7 +152,8 @@ impl Distribute {
                 _ => {}
             }
         }
-        self.lookup_everywhere(ctx, parent, name, hashed).await
+        self.lookup_everywhere(ctx, parent, name, hashed, None)
+            .await
     }
 
     /// Looks `name` up on every subvolume and decides as the official
@@ -160,9 +164,23 @@ impl Distribute {
         parent: Gfid,
         name: &[u8],
         hashed: usize,
+        known: Option<Result<TwoIattRsp>>,
     ) -> Result<Iatt> {
-        let all = self
-            .call_all(ctx, &named(parent, name, lookup_xdata(false)))
+        // The hashed subvolume's answer, when we already have it, is not
+        // asked for again.
+        let req = named(parent, name, lookup_xdata(false));
+        let mut known = known;
+        let all: Vec<Result<TwoIattRsp>> =
+            futures::future::join_all((0..self.subvols.len()).map(|i| {
+                let reuse = if i == hashed { known.take() } else { None };
+                let req = &req;
+                async move {
+                    match reuse {
+                        Some(r) => r,
+                        None => self.call(i, ctx, req).await,
+                    }
+                }
+            }))
             .await;
         let mut data: Option<(usize, Iatt)> = None;
         let mut hashed_link: Option<&TwoIattRsp> = None;
