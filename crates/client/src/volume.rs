@@ -259,7 +259,7 @@ impl Volume {
     pub async fn stat(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
         let dht = self.dht();
         if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
-            return self.lookup_gfid(ctx, gfid).await;
+            return valid_stat(dht.dir_stat(ctx, gfid).await?, "LOOKUP");
         }
         let req = StatReq {
             gfid,
@@ -286,6 +286,7 @@ impl Volume {
         };
         let dht = self.dht();
         if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
+            dht.dir_changed(gfid, None);
             let all = dht.to_all(ctx, &req).await?;
             let merged = all.iter().fold(None, |acc, r| {
                 Some(crate::distribute::merge_dir_iatt(acc, &r.poststat))

@@ -142,6 +142,7 @@ impl Distribute {
         migration::clean(&mut r.stat);
         self.remember_file(r.stat.gfid, at);
         self.remember_entry(req.pargfid, &req.bname, &r.stat);
+        self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok((at, s, r))
     }
 
@@ -182,6 +183,7 @@ impl Distribute {
                 Ok(r) => {
                     self.fix_linkto_owner(ctx, h, gfid, &r.stat).await;
                     self.remember_file(r.stat.gfid, at);
+                    self.dir_changed(req.pargfid, Some(&r.postparent));
                     return Ok(r.stat);
                 }
                 Err(e) => {
@@ -192,6 +194,7 @@ impl Distribute {
         }
         let r = self.call(h, ctx, req).await?;
         self.remember_file(r.stat.gfid, h);
+        self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok(r.stat)
     }
 
@@ -204,6 +207,7 @@ impl Distribute {
         };
         let r = self.call(h, ctx, req).await?;
         self.remember_file(r.stat.gfid, h);
+        self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok(r.stat)
     }
 
@@ -326,6 +330,7 @@ impl Distribute {
                         self.remove_name(ctx, h, req.pargfid, &req.bname).await;
                     }
                     self.forget(gfid);
+                    self.dir_changed(req.pargfid, Some(&r.poststat));
                     return Ok(r);
                 }
                 Err(e) if e.is_enoent() => {} // it moved: find it
@@ -337,6 +342,7 @@ impl Distribute {
         if h != c {
             self.remove_name(ctx, h, req.pargfid, &req.bname).await;
         }
+        self.dir_changed(req.pargfid, Some(&r.poststat));
         if r.xdata.get("get-link-count").and_then(DictValue::as_u64) == Some(1) || st.nlink <= 1 {
             self.forget(st.gfid);
         }
@@ -369,6 +375,7 @@ impl Distribute {
                 if h != c {
                     self.fix_linkto_owner(ctx, h, req.oldgfid, &r.stat).await;
                 }
+                self.dir_changed(req.newgfid, Some(&r.postparent));
                 migration::clean(&mut r.stat);
                 Ok(r.stat)
             }
@@ -447,14 +454,9 @@ impl Distribute {
         let layout = self
             .lay_out_new_dir(ctx, gfid, req.pargfid, &req.bname, h, &present)
             .await?;
-        self.remember_dir(
-            gfid,
-            DirCtx {
-                layout,
-                mds: Some(h),
-            },
-        );
         stat.gfid = gfid;
+        self.remember_dir(gfid, DirCtx::new(layout, Some(h), Some(stat)));
+        self.dir_changed(req.pargfid, Some(&first.postparent));
         Ok(stat)
     }
 
@@ -662,6 +664,7 @@ impl Distribute {
             },
         };
         self.unlock(held).await;
+        self.dir_changed(req.pargfid, result.as_ref().ok().map(|r| &r.poststat));
         if result.is_ok() {
             self.forget(dir);
         } else {
@@ -717,6 +720,8 @@ impl Distribute {
             return self.call(0, ctx, req).await;
         }
         let r = self.rename_any(ctx, req).await;
+        self.dir_changed(req.oldgfid, None);
+        self.dir_changed(req.newgfid, None);
         // Both names changed meaning: no unlink may trust what we saw.
         self.take_entry(req.oldgfid, &req.oldbname);
         self.take_entry(req.newgfid, &req.newbname);

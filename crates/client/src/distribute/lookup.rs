@@ -492,13 +492,7 @@ impl Distribute {
                 Err(e) => tracing::warn!("layout heal of {gfid}: {e}"),
             }
         }
-        self.remember_dir(
-            gfid,
-            DirCtx {
-                layout: view.layout,
-                mds: view.mds,
-            },
-        );
+        self.remember_dir(gfid, DirCtx::new(view.layout, view.mds, Some(view.stat)));
         Ok(view.stat)
     }
 

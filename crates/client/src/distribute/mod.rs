@@ -39,6 +39,7 @@ use proto::Gfid;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 pub use migration::Phase;
 pub use space::FreeLimit;
@@ -154,6 +155,25 @@ pub(crate) struct DirCtx {
     pub layout: Layout,
     /// The subvolume carrying the directory's MDS marker.
     pub mds: Option<usize>,
+    /// The merged attributes and when they were read from the bricks.
+    /// Kept up to date by our own entry operations (their postparent),
+    /// as the official client's md-cache does, and re-read after
+    /// `DIR_ATTR_TTL` so that other clients' changes show.
+    pub attr: Mutex<Option<(Instant, Iatt)>>,
+}
+
+/// How long merged directory attributes are served without asking the
+/// bricks (the official client's md-cache default).
+const DIR_ATTR_TTL: Duration = Duration::from_secs(1);
+
+impl DirCtx {
+    pub(crate) fn new(layout: Layout, mds: Option<usize>, stat: Option<Iatt>) -> DirCtx {
+        DirCtx {
+            layout,
+            mds,
+            attr: Mutex::new(stat.filter(Iatt::is_valid).map(|s| (Instant::now(), s))),
+        }
+    }
 }
 
 pub struct Distribute {
@@ -260,6 +280,32 @@ impl Distribute {
         match self.known(gfid) {
             Some(InodeCtx::File(i)) => Some(i),
             _ => None,
+        }
+    }
+
+    /// A directory's attributes: from our cache while fresh, else merged
+    /// from every brick.
+    pub async fn dir_stat(&self, ctx: &Identity, gfid: Gfid) -> Result<Iatt> {
+        if let Some(InodeCtx::Dir(d)) = self.known(gfid) {
+            if let Some((at, st)) = *d.attr.lock() {
+                if at.elapsed() < DIR_ATTR_TTL {
+                    return Ok(st);
+                }
+            }
+        }
+        self.lookup_gfid(ctx, gfid).await
+    }
+
+    /// An entry operation in `dir` answered with the directory's new
+    /// attributes on one brick (`post`): fold them into the cache; without
+    /// them, forget the cached attributes.
+    pub(crate) fn dir_changed(&self, dir: Gfid, post: Option<&Iatt>) {
+        if let Some(InodeCtx::Dir(d)) = self.known(dir) {
+            let mut a = d.attr.lock();
+            *a = match (a.take(), post.filter(|p| p.is_valid() && p.is_dir())) {
+                (Some((at, cached)), Some(p)) => Some((at, merge_dir_iatt(Some(cached), p))),
+                _ => None,
+            };
         }
     }
 
@@ -384,6 +430,7 @@ impl Distribute {
             "security.selinux",
             "trusted.glusterfs.mdata",
         ];
+        self.dir_changed(gfid, None);
         let healed = key.starts_with("user.") || HEALED.contains(&key);
         let mds = if healed && !gfid.is_root() && !self.single() {
             self.dir(ctx, gfid).await?.mds
