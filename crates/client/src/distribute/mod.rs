@@ -36,7 +36,6 @@ use proto::fops::FopRequest;
 use proto::iatt::{Iatt, Statfs};
 use proto::rpc_msg::Identity;
 use proto::Gfid;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -201,12 +200,10 @@ impl Distribute {
             name,
             subvols,
             opts,
-            inodes: Mutex::new(LruCache::new(
-                NonZeroUsize::new(INODE_CACHE).unwrap_or(NonZeroUsize::MIN),
-            )),
-            names: Mutex::new(LruCache::new(
-                NonZeroUsize::new(INODE_CACHE).unwrap_or(NonZeroUsize::MIN),
-            )),
+            // Unbounded, bounded by hand: `LruCache::new` would allocate
+            // the whole capacity up front (megabytes of RSS for nothing).
+            inodes: Mutex::new(LruCache::unbounded()),
+            names: Mutex::new(LruCache::unbounded()),
             commit_hash: AtomicU32::new(0),
             space: space::SpaceCache::new(n),
         })
@@ -254,19 +251,19 @@ impl Distribute {
 
     pub(crate) fn remember_file(&self, gfid: Gfid, subvol: usize) {
         if !self.single() {
-            self.inodes.lock().put(gfid, InodeCtx::File(subvol));
+            bounded_put(&mut self.inodes.lock(), gfid, InodeCtx::File(subvol));
         }
     }
 
     pub(crate) fn remember_dir(&self, gfid: Gfid, dir: DirCtx) -> Arc<DirCtx> {
         let d = Arc::new(dir);
-        self.inodes.lock().put(gfid, InodeCtx::Dir(d.clone()));
+        bounded_put(&mut self.inodes.lock(), gfid, InodeCtx::Dir(d.clone()));
         d
     }
 
     pub(crate) fn remember_entry(&self, parent: Gfid, name: &[u8], st: &Iatt) {
         if !self.single() && !st.is_dir() {
-            self.names.lock().put((parent, name.to_vec()), st.gfid);
+            bounded_put(&mut self.names.lock(), (parent, name.to_vec()), st.gfid);
         }
     }
 
@@ -519,6 +516,14 @@ impl Distribute {
 
     fn search(&self, layout: &Layout, name: &[u8]) -> Option<usize> {
         layout.search(self.hash(name))
+    }
+}
+
+/// Inserts, dropping the least recently used entry beyond INODE_CACHE.
+fn bounded_put<K: std::hash::Hash + Eq, V>(c: &mut LruCache<K, V>, k: K, v: V) {
+    c.put(k, v);
+    while c.len() > INODE_CACHE {
+        c.pop_lru();
     }
 }
 
