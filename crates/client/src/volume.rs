@@ -203,14 +203,6 @@ impl Volume {
     /// Named lookup of `name` in `parent`.
     pub async fn lookup(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<Iatt> {
         check_name(name)?;
-        let req = LookupReq {
-            gfid: Gfid::ZERO,
-            pargfid: parent,
-            flags: 0,
-            bname: name.to_vec(),
-            xdata: GfxDict::new(),
-        };
-        let _ = req;
         valid_stat(self.dht().lookup(ctx, parent, name).await?, "LOOKUP")
     }
 

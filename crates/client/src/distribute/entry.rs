@@ -93,27 +93,13 @@ impl Distribute {
         };
         let (at, s, mut r) = if at != h {
             let gfid = gfid_of(&req.xdata);
-            self.create_linkto(
-                ctx,
-                h,
-                at,
-                req.pargfid,
-                &req.bname,
-                gfid,
-                None,
-                GfxDict::new(),
-            )
-            .await?;
-            match send(at, req.clone()).await {
-                Ok((s, r)) => {
-                    self.fix_linkto_owner(ctx, h, gfid, &r.stat).await;
-                    (at, s, r)
-                }
-                Err(e) => {
-                    self.remove_name(ctx, h, req.pargfid, &req.bname).await;
-                    return Err(e);
-                }
-            }
+            let make = send(at, req.clone());
+            let (s, r) = self
+                .make_redirected(ctx, h, at, req.pargfid, &req.bname, gfid, make, |m| {
+                    &m.1.stat
+                })
+                .await?;
+            (at, s, r)
         } else {
             let mut guarded = req.clone();
             guarded.xdata = self.with_guard(req.xdata.clone(), &layout, h);
@@ -166,34 +152,15 @@ impl Distribute {
         } else {
             h
         };
-        if at != h {
+        let r = if at != h {
             let gfid = gfid_of(&req.xdata);
-            self.create_linkto(
-                ctx,
-                h,
-                at,
-                req.pargfid,
-                &req.bname,
-                gfid,
-                None,
-                GfxDict::new(),
-            )
-            .await?;
-            match self.call(at, ctx, req).await {
-                Ok(r) => {
-                    self.fix_linkto_owner(ctx, h, gfid, &r.stat).await;
-                    self.remember_file(r.stat.gfid, at);
-                    self.dir_changed(req.pargfid, Some(&r.postparent));
-                    return Ok(r.stat);
-                }
-                Err(e) => {
-                    self.remove_name(ctx, h, req.pargfid, &req.bname).await;
-                    return Err(e);
-                }
-            }
-        }
-        let r = self.call(h, ctx, req).await?;
-        self.remember_file(r.stat.gfid, h);
+            let make = self.call(at, ctx, req);
+            self.make_redirected(ctx, h, at, req.pargfid, &req.bname, gfid, make, |r| &r.stat)
+                .await?
+        } else {
+            self.call(h, ctx, req).await?
+        };
+        self.remember_file(r.stat.gfid, at);
         self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok(r.stat)
     }
@@ -209,6 +176,35 @@ impl Distribute {
         self.remember_file(r.stat.gfid, h);
         self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok(r.stat)
+    }
+
+    /// A new file whose data goes to `at` while its name hashes to `h`
+    /// (§5.2): the linkto on `h` first, then `make` on `at`; the linkto
+    /// then takes the new file's owner, or goes again if `make` failed.
+    #[allow(clippy::too_many_arguments)]
+    async fn make_redirected<T>(
+        &self,
+        ctx: &Identity,
+        h: usize,
+        at: usize,
+        parent: Gfid,
+        name: &[u8],
+        gfid: Gfid,
+        make: impl std::future::Future<Output = Result<T>>,
+        stat: impl Fn(&T) -> &Iatt,
+    ) -> Result<T> {
+        self.create_linkto(ctx, h, at, parent, name, gfid, None, GfxDict::new())
+            .await?;
+        match make.await {
+            Ok(r) => {
+                self.fix_linkto_owner(ctx, h, gfid, stat(&r)).await;
+                Ok(r)
+            }
+            Err(e) => {
+                self.remove_name(ctx, h, parent, name).await;
+                Err(e)
+            }
+        }
     }
 
     /// Makes a linkto file `name` in `parent` on `at`, pointing to

@@ -87,14 +87,16 @@ impl Distribute {
         }
         let pdir = self.dir(ctx, parent).await?;
         let Some(h) = self.search(&pdir.layout, name) else {
-            return self.lookup_dir_named(ctx, parent, name, None).await;
+            let all = self.named_on_all(ctx, parent, name, None).await;
+            return self.lookup_dir_named(ctx, parent, name, all).await;
         };
         match self
             .call(h, ctx, &named(parent, name, lookup_xdata(false)))
             .await
         {
             Ok(r) if r.prestat.is_dir() => {
-                self.lookup_dir_named(ctx, parent, name, Some((h, r))).await
+                let all = self.named_on_all(ctx, parent, name, Some((h, Ok(r)))).await;
+                self.lookup_dir_named(ctx, parent, name, all).await
             }
             Ok(r) if is_linkto(&r.prestat, &r.xdata) => {
                 self.follow_linkto(ctx, parent, name, h, &r).await
@@ -117,7 +119,8 @@ impl Distribute {
                     .await
             }
             Err(e) if matches!(e.errno(), errno::ENOTCONN | errno::ENODATA) => {
-                self.lookup_dir_named(ctx, parent, name, None).await
+                let all = self.named_on_all(ctx, parent, name, None).await;
+                self.lookup_dir_named(ctx, parent, name, all).await
             }
             Err(e) => Err(e),
         }
@@ -166,21 +169,8 @@ impl Distribute {
         hashed: usize,
         known: Option<Result<TwoIattRsp>>,
     ) -> Result<Iatt> {
-        // The hashed subvolume's answer, when we already have it, is not
-        // asked for again.
-        let req = named(parent, name, lookup_xdata(false));
-        let mut known = known;
-        let all: Vec<Result<TwoIattRsp>> =
-            futures::future::join_all((0..self.subvols.len()).map(|i| {
-                let reuse = if i == hashed { known.take() } else { None };
-                let req = &req;
-                async move {
-                    match reuse {
-                        Some(r) => r,
-                        None => self.call(i, ctx, req).await,
-                    }
-                }
-            }))
+        let all = self
+            .named_on_all(ctx, parent, name, known.map(|r| (hashed, r)))
             .await;
         let mut data: Option<(usize, Iatt)> = None;
         let mut hashed_link: Option<&TwoIattRsp> = None;
@@ -218,7 +208,7 @@ impl Distribute {
                     ),
                 ));
             }
-            return self.lookup_dir_named(ctx, parent, name, None).await;
+            return self.lookup_dir_named(ctx, parent, name, all).await;
         }
         let Some((at, mut st)) = data else {
             if let Some(link) = hashed_link {
@@ -401,18 +391,46 @@ impl Distribute {
         self.dir(ctx, gfid).await
     }
 
-    /// Directory lookup on all subvolumes by name (§4.4), healing what is
-    /// missing. `first` is the hashed subvolume's reply when we have it.
+    /// The named lookup on every subvolume, in volfile order; a reply we
+    /// already have (`known`: subvolume and its answer) is not asked again.
+    async fn named_on_all(
+        &self,
+        ctx: &Identity,
+        parent: Gfid,
+        name: &[u8],
+        known: Option<(usize, Result<TwoIattRsp>)>,
+    ) -> Vec<Result<TwoIattRsp>> {
+        let req = named(parent, name, lookup_xdata(false));
+        let (known_at, mut known) = match known {
+            Some((i, r)) => (Some(i), Some(r)),
+            None => (None, None),
+        };
+        let asks = (0..self.subvols.len()).map(|i| {
+            let reuse = if Some(i) == known_at {
+                known.take()
+            } else {
+                None
+            };
+            let req = &req;
+            async move {
+                match reuse {
+                    Some(r) => r,
+                    None => self.call(i, ctx, req).await,
+                }
+            }
+        });
+        futures::future::join_all(asks).await
+    }
+
+    /// Directory lookup (§4.4) from the named lookup's replies of every
+    /// subvolume, healing what is missing.
     async fn lookup_dir_named(
         &self,
         ctx: &Identity,
         parent: Gfid,
         name: &[u8],
-        _first: Option<(usize, TwoIattRsp)>,
+        all: Vec<Result<TwoIattRsp>>,
     ) -> Result<Iatt> {
-        let all = self
-            .call_all(ctx, &named(parent, name, lookup_xdata(false)))
-            .await;
         let view = self.dir_view(&all);
         if !view.stat.is_valid() {
             // Not a directory after all (or gone).
