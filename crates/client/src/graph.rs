@@ -6,7 +6,6 @@
 //! half-understood graph corrupts data (PROTOCOL.md 8.3).
 
 use crate::error::{Error, Result};
-use crate::utime::Utime;
 use crate::volfile::{Section, Volfile};
 use std::time::Duration;
 
@@ -22,36 +21,35 @@ pub struct ClientSpec {
     pub ping_timeout: Duration,
 }
 
-/// The cluster/distribute section.
+/// One translator of the graph we run, with its children (volfile order).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DistributeSpec {
+pub struct XlSpec {
     pub name: String,
-    pub subvolumes: Vec<SubvolSpec>,
+    pub xl_type: String,
     pub options: Vec<(String, String)>,
+    pub children: Vec<XlSpec>,
 }
 
-/// One child of distribute: a brick, or a replica/disperse set of bricks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubvolSpec {
-    Client(ClientSpec),
-    /// cluster/replicate or cluster/disperse over `bricks`. Parsed so the
-    /// graph is complete; the volume is refused until the translator
-    /// exists (see `volume::build_distribute`).
-    Set {
-        name: String,
-        xl_type: String,
-        bricks: Vec<ClientSpec>,
-        options: Vec<(String, String)>,
-    },
-}
+impl XlSpec {
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 
-impl SubvolSpec {
-    /// The name distribute knows this child by (stored in linkto xattrs).
-    pub fn name(&self) -> &str {
-        match self {
-            SubvolSpec::Client(c) => &c.name,
-            SubvolSpec::Set { name, .. } => name,
+    /// Whether a boolean option is on (`default` when absent).
+    pub fn flag(&self, key: &str, default: bool) -> bool {
+        self.option(key).map_or(default, is_true)
+    }
+
+    /// Every node of the tree, this one first.
+    pub fn walk(&self) -> Vec<&XlSpec> {
+        let mut out = vec![self];
+        for c in &self.children {
+            out.extend(c.walk());
         }
+        out
     }
 }
 
@@ -67,13 +65,13 @@ pub struct WriteBehindSpec {
     pub window: u64,
 }
 
-/// The graph glusterfs-rs builds for a volume.
+/// The graph glusterfs-rs builds for a volume: the volfile's tree without
+/// the translators we leave out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
     /// Name of the top section (the volume name in 10.x).
     pub top: String,
-    pub utime: Utime,
-    pub distribute: DistributeSpec,
+    pub tree: XlSpec,
     /// None when the volume turned write-behind off.
     pub write_behind: Option<WriteBehindSpec>,
 }
@@ -98,73 +96,99 @@ const SKIPPED: &[&str] = &[
 ];
 
 impl Graph {
+    /// The tree of `volfile` from its top section. Translators that
+    /// change data layout and that `implemented` does not know refuse the
+    /// volume, by name.
     pub fn build(volfile: &Volfile) -> Result<Graph> {
         let top = volfile
             .top()
             .ok_or_else(|| Error::Invalid("empty volfile".into()))?;
-        let mut utime = Utime::default();
         let mut write_behind = None;
-        let mut cur = top;
-        loop {
-            match cur.xl_type.as_str() {
-                "performance/write-behind" => {
-                    write_behind = Some(WriteBehindSpec {
-                        strict_o_direct: cur.option("strict-O_DIRECT").is_some_and(is_true),
-                        flush_behind: cur.option("flush-behind").is_none_or(is_true),
-                        window: cur
-                            .option("cache-size")
-                            .and_then(parse_size)
-                            .unwrap_or(1 << 20),
-                    });
-                }
-                t if SKIPPED.contains(&t) => {}
-                "features/utime" => {
-                    utime.enabled = true;
-                    utime.noatime = cur.option("noatime").is_none_or(is_true);
-                }
-                "cluster/distribute" => {
-                    return Ok(Graph {
-                        top: top.name.clone(),
-                        utime,
-                        distribute: distribute(volfile, cur)?,
-                        write_behind,
-                    });
-                }
-                "protocol/client" => {
-                    // A bare client graph (no DHT): treat as distribute over one.
-                    return Ok(Graph {
-                        top: top.name.clone(),
-                        utime,
-                        write_behind,
-                        distribute: DistributeSpec {
-                            name: format!("{}-dht", top.name),
-                            subvolumes: vec![SubvolSpec::Client(client(cur)?)],
-                            options: Vec::new(),
-                        },
-                    });
-                }
-                _ => return Err(unsupported(cur, "")),
-            }
-            cur = single_child(volfile, cur)?;
+        let mut tree = node(volfile, top, None, &mut write_behind, 0)?;
+        if tree.xl_type == "protocol/client" {
+            // A bare client graph: distribute over one brick, as the
+            // official client also lays out new directories there.
+            tree = XlSpec {
+                name: format!("{}-dht", top.name),
+                xl_type: "cluster/distribute".into(),
+                options: Vec::new(),
+                children: vec![tree],
+            };
         }
+        Ok(Graph {
+            top: top.name.clone(),
+            tree,
+            write_behind,
+        })
+    }
+
+    /// The protocol/client sections, in tree order.
+    pub fn bricks(&self) -> Vec<&XlSpec> {
+        self.tree
+            .walk()
+            .into_iter()
+            .filter(|n| n.xl_type == "protocol/client")
+            .collect()
     }
 }
 
-impl Graph {
-    /// Refuses graphs whose translators are parsed but not implemented
-    /// yet (replicate and disperse sets under distribute).
-    pub fn check_supported(&self) -> Result<()> {
-        for sub in &self.distribute.subvolumes {
-            if let SubvolSpec::Set { name, xl_type, .. } = sub {
-                return Err(Error::Unsupported {
-                    name: name.clone(),
-                    xl_type: xl_type.clone(),
-                    detail: format!(" under {}", self.distribute.name),
-                });
-            }
-        }
-        Ok(())
+/// Volfiles are small; a deeper tree is a loop or garbage.
+const MAX_DEPTH: usize = 32;
+
+fn node(
+    v: &Volfile,
+    s: &Section,
+    parent: Option<&Section>,
+    write_behind: &mut Option<WriteBehindSpec>,
+    depth: usize,
+) -> Result<XlSpec> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Invalid(format!(
+            "volfile graph deeper than {MAX_DEPTH} at '{}' (a loop?)",
+            s.name
+        )));
     }
+    let t = s.xl_type.as_str();
+    if t == "performance/write-behind" {
+        *write_behind = Some(WriteBehindSpec {
+            strict_o_direct: s.option("strict-O_DIRECT").is_some_and(is_true),
+            flush_behind: s.option("flush-behind").is_none_or(is_true),
+            window: s
+                .option("cache-size")
+                .and_then(parse_size)
+                .unwrap_or(1 << 20),
+        });
+    }
+    if SKIPPED.contains(&t) {
+        return node(v, single_child(v, s)?, Some(s), write_behind, depth + 1);
+    }
+    if !crate::registry::implemented(t) {
+        let detail = parent
+            .filter(|p| !SKIPPED.contains(&p.xl_type.as_str()))
+            .map(|p| format!(" under {}", p.name))
+            .unwrap_or_default();
+        return Err(unsupported(s, &detail));
+    }
+    if t == "protocol/client" {
+        client(s)?; // refuse bad options now, with the section's name
+    }
+    let mut children = Vec::with_capacity(s.subvolumes.len());
+    for name in &s.subvolumes {
+        let c = child(v, s, name)?;
+        children.push(node(v, c, Some(s), write_behind, depth + 1)?);
+    }
+    if t != "protocol/client" && children.is_empty() {
+        return Err(Error::Invalid(format!(
+            "translator '{}' ({t}) has no subvolumes",
+            s.name
+        )));
+    }
+    Ok(XlSpec {
+        name: s.name.clone(),
+        xl_type: s.xl_type.clone(),
+        options: s.options.clone(),
+        children,
+    })
 }
 
 /// "1MB", "4096", "512KB" as GlusterFS size options are written.
@@ -182,7 +206,7 @@ fn parse_size(v: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-fn is_true(v: &str) -> bool {
+pub(crate) fn is_true(v: &str) -> bool {
     matches!(
         v.to_ascii_lowercase().as_str(),
         "on" | "yes" | "true" | "enable" | "1"
@@ -223,41 +247,14 @@ fn child<'a>(v: &'a Volfile, s: &Section, name: &str) -> Result<&'a Section> {
     })
 }
 
-fn distribute(v: &Volfile, s: &Section) -> Result<DistributeSpec> {
-    if s.subvolumes.is_empty() {
-        return Err(Error::Invalid(format!(
-            "distribute '{}' has no subvolumes",
-            s.name
-        )));
-    }
-    let mut subvolumes = Vec::new();
-    for name in &s.subvolumes {
-        let c = child(v, s, name)?;
-        match c.xl_type.as_str() {
-            "protocol/client" => subvolumes.push(SubvolSpec::Client(client(c)?)),
-            "cluster/replicate" | "cluster/disperse" => {
-                let mut bricks = Vec::new();
-                for b in &c.subvolumes {
-                    let bs = child(v, c, b)?;
-                    if bs.xl_type != "protocol/client" {
-                        return Err(unsupported(bs, &format!(" under {}", c.name)));
-                    }
-                    bricks.push(client(bs)?);
-                }
-                subvolumes.push(SubvolSpec::Set {
-                    name: c.name.clone(),
-                    xl_type: c.xl_type.clone(),
-                    bricks,
-                    options: c.options.clone(),
-                });
-            }
-            _ => return Err(unsupported(c, "")),
-        }
-    }
-    Ok(DistributeSpec {
-        name: s.name.clone(),
-        subvolumes,
-        options: s.options.clone(),
+/// The brick a protocol/client spec names.
+pub fn client_spec(x: &XlSpec) -> Result<ClientSpec> {
+    client(&Section {
+        name: x.name.clone(),
+        xl_type: x.xl_type.clone(),
+        options: x.options.clone(),
+        subvolumes: Vec::new(),
+        line: 0,
     })
 }
 
@@ -325,16 +322,25 @@ mod tests {
         Volfile::parse(std::str::from_utf8(&rsp.spec).unwrap()).unwrap()
     }
 
+    fn brick(x: &XlSpec) -> ClientSpec {
+        assert_eq!(x.xl_type, "protocol/client");
+        client_spec(x).unwrap()
+    }
+
     #[test]
     fn single_brick_volume() {
         let g = Graph::build(&volfile_of("vsingle.json", "glusterd.GETSPEC.reply")).unwrap();
-        assert!(g.utime.enabled && g.utime.noatime);
+        let utime = g
+            .tree
+            .walk()
+            .into_iter()
+            .find(|n| n.xl_type == "features/utime");
+        let utime = utime.expect("features/utime kept");
+        assert!(crate::utime::Utime::from_spec(utime).noatime);
         let wb = g.write_behind.unwrap();
         assert!(!wb.strict_o_direct && wb.flush_behind && wb.window == 1 << 20);
         assert_eq!(parse_size("4MB"), Some(4 << 20));
-        let SubvolSpec::Client(c) = &g.distribute.subvolumes[0] else {
-            panic!("not a brick")
-        };
+        let c = brick(g.bricks()[0]);
         assert_eq!(c.remote_host, "127.0.0.2");
         assert!(c.remote_subvolume.starts_with("/bricks/gl/"));
         assert_eq!(c.ping_timeout, Duration::from_secs(42));
@@ -347,9 +353,7 @@ mod tests {
             ("vec.json", "-disperse-0"),
             ("vvirt.json", "-shard"),
         ] {
-            let e = Graph::build(&volfile_of(fixture, "glusterd.GETSPEC.reply"))
-                .and_then(|g| g.check_supported())
-                .unwrap_err();
+            let e = Graph::build(&volfile_of(fixture, "glusterd.GETSPEC.reply")).unwrap_err();
             let msg = e.to_string();
             assert!(matches!(e, Error::Unsupported { .. }), "{fixture}: {msg}");
             assert!(msg.contains(name), "{fixture}: {msg}");
@@ -357,30 +361,26 @@ mod tests {
     }
 
     #[test]
-    fn distribute_over_bricks_and_sets() {
+    fn distribute_over_bricks() {
         let g = Graph::build(&volfile_of("vdist.json", "glusterd.GETSPEC.reply")).unwrap();
-        assert!(g.distribute.subvolumes.len() > 1);
-        assert!(g.check_supported().is_ok());
-        for (i, s) in g.distribute.subvolumes.iter().enumerate() {
-            assert!(s.name().ends_with(&format!("-client-{i}")));
+        let dht = g
+            .tree
+            .walk()
+            .into_iter()
+            .find(|n| n.xl_type == "cluster/distribute")
+            .unwrap();
+        assert!(dht.children.len() > 1);
+        for (i, s) in dht.children.iter().enumerate() {
+            assert!(s.name.ends_with(&format!("-client-{i}")));
         }
-        let g = Graph::build(&volfile_of("vrep3.json", "glusterd.GETSPEC.reply")).unwrap();
-        match &g.distribute.subvolumes[..] {
-            [SubvolSpec::Set {
-                bricks, xl_type, ..
-            }] => {
-                assert_eq!((bricks.len(), xl_type.as_str()), (3, "cluster/replicate"));
-            }
-            other => panic!("{other:?}"),
-        }
+        let e = Graph::build(&volfile_of("vrep3.json", "glusterd.GETSPEC.reply")).unwrap_err();
+        assert!(e.to_string().contains("(type cluster/replicate)"), "{e}");
     }
 
     #[test]
     fn parses_the_fops_volfiles() {
         let g = Graph::build(&volfile_of("fops.json", "glusterd.GETSPEC.reply")).unwrap();
-        let SubvolSpec::Client(c) = &g.distribute.subvolumes[0] else {
-            panic!("not a brick")
-        };
+        let c = brick(g.bricks()[0]);
         assert!(c.options.iter().any(|(k, _)| k == "username"));
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::mgmt::Mgmt;
 use crate::volfile::Volfile;
-use crate::volume::{build_distribute, Inner, Volume};
+use crate::volume::{build, Active, Inner, Volume};
 use proto::rpc_msg::{procs, prog};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -44,38 +44,41 @@ impl Volume {
             msg: e.to_string(),
         })?;
         let graph = Graph::build(&volfile)?;
-        let (old_graph, old_dht) = self.inner.current.read().clone();
-        if *old_graph == graph {
+        let old = self.inner.current.read().clone();
+        if *old.graph == graph {
             return Ok(false);
         }
-        let dht = build_distribute(
+        let built = build(
             &graph,
             &self.inner.name,
             &self.inner.conn_opts,
             &mgmt,
             &self.inner.options,
-            &old_dht.subvols,
+            Some(&old.built),
         )?;
         // Connect the new bricks first so that the new graph is usable
         // the moment it is installed; a brick that is down is retried on
         // use, as always.
-        let fresh = dht
-            .subvols
+        let fresh = built
+            .bricks
             .iter()
-            .filter(|b| !old_dht.subvols.iter().any(|o| Arc::ptr_eq(o, b)));
+            .filter(|b| !old.built.bricks.iter().any(|o| Arc::ptr_eq(o, b)));
         for r in futures::future::join_all(fresh.map(|b| b.session())).await {
             if let Err(e) = r {
                 tracing::warn!("new graph: {e}");
             }
         }
-        let names: Vec<&str> = dht.subvols.iter().map(|b| b.spec.name.as_str()).collect();
+        let names: Vec<&str> = built.bricks.iter().map(|b| b.spec.name.as_str()).collect();
         tracing::info!(
-            "switched to a new graph of volume {}: {} subvolume(s) {:?}",
+            "switched to a new graph of volume {}: {} brick(s) {:?}",
             self.inner.name,
             names.len(),
             names
         );
-        *self.inner.current.write() = (Arc::new(graph), dht);
+        *self.inner.current.write() = Arc::new(Active {
+            graph: Arc::new(graph),
+            built,
+        });
         Ok(true)
     }
 }
@@ -96,12 +99,9 @@ async fn watch(weak: Weak<Inner>) {
                 if let Err(e) = vol.refresh_graph().await {
                     tracing::warn!("volfile changed but could not be used: {e}");
                 }
-                // A rebalance may have started: learn the volume's commit
-                // hash again (it lives on the root directory).
-                let _ = vol
-                    .dht()
-                    .lookup_gfid(&proto::rpc_msg::Identity::current(), proto::Gfid::ROOT)
-                    .await;
+                // Let the translators learn the volume again (a rebalance
+                // may have started).
+                vol.top().refresh(&crate::xlator::Ctx::current()).await;
             }
         }
         // The glusterd connection is gone: reconnect and catch up.

@@ -8,6 +8,7 @@
 //! Volume::close()  -- instant: every timer belongs to its connection
 //! ```
 
+pub mod client_xl;
 pub mod dht_hash;
 pub mod dht_layout;
 pub mod distribute;
@@ -17,10 +18,12 @@ pub mod graph;
 mod graph_switch;
 pub mod mgmt;
 pub mod protocol_client;
+pub mod registry;
 pub mod url;
 pub mod utime;
 pub mod volfile;
 pub mod volume;
+pub mod xlator;
 
 pub use error::{Error, Result};
 pub use fd::Fd;

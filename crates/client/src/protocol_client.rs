@@ -9,7 +9,6 @@
 use crate::error::{Error, Result};
 use crate::graph::ClientSpec;
 use crate::mgmt::{Mgmt, GLUSTERD_PORT};
-use crate::utime::Utime;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use proto::errno;
@@ -37,7 +36,6 @@ pub struct Session {
 pub struct Brick {
     pub spec: ClientSpec,
     volume: String,
-    utime: Utime,
     options: ConnectionOptions,
     /// The glusterd to ask for our port (same host as the volfile server,
     /// usually).
@@ -63,7 +61,6 @@ impl Brick {
     pub fn new(
         spec: ClientSpec,
         volume: &str,
-        utime: Utime,
         options: ConnectionOptions,
         mgmt: Option<Mgmt>,
         process_name: &str,
@@ -73,7 +70,6 @@ impl Brick {
         Brick {
             spec,
             volume: volume.to_string(),
-            utime,
             options,
             mgmt: Mutex::new(mgmt),
             state: tokio::sync::Mutex::new(State {
@@ -255,9 +251,10 @@ impl Brick {
         Ok(())
     }
 
-    /// The credential for `fop` on behalf of `ctx`.
-    fn auth(&self, ctx: &Identity, fop: Fop) -> Auth {
-        let flags = self.utime.flags(fop);
+    /// The credential on behalf of `ctx` (its utime flags were set by
+    /// features/utime for the fop it serves).
+    fn auth(&self, ctx: &Identity) -> Auth {
+        let flags = ctx.utime_flags;
         let (sec, nsec) = if flags != 0 {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -296,7 +293,7 @@ impl Brick {
         req: &Q,
         payload: Bytes,
     ) -> Result<(Q::Reply, Bytes)> {
-        let auth = self.auth(ctx, Q::FOP);
+        let auth = self.auth(ctx);
         let rpc_err = |source: RpcError| Error::Rpc {
             fop: Q::FOP.name(),
             brick: self.label(),

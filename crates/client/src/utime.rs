@@ -1,9 +1,18 @@
 //! features/utime: the AUTH v3 credential flags that make the brick set
 //! times from the client's clock (PROTOCOL.md 2.4). Without them, times do
-//! not advance on volumes with ctime enabled (the 10.x default).
+//! not advance on volumes with ctime enabled (the 10.x default). As a
+//! translator it stamps each fop's caller context with the flags of that
+//! fop; protocol/client puts them in the credential.
 
-use proto::fops::Fop;
+use crate::error::Result;
+use crate::graph::{is_true, XlSpec};
+use crate::xlator::*;
+use async_trait::async_trait;
+use bytes::Bytes;
+use proto::dict::GfxDict;
+use proto::fops::*;
 use proto::rpc_msg::mdata_flags::*;
+use std::sync::Arc;
 
 /// Whether the volume has features/utime and its noatime option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,6 +22,14 @@ pub struct Utime {
 }
 
 impl Utime {
+    /// The options of a features/utime section.
+    pub fn from_spec(x: &XlSpec) -> Utime {
+        Utime {
+            enabled: true,
+            noatime: x.option("noatime").is_none_or(is_true),
+        }
+    }
+
     /// The flags to send with `fop`.
     pub fn flags(&self, fop: Fop) -> u32 {
         if !self.enabled {
@@ -32,6 +49,214 @@ impl Utime {
             Fop::CopyFileRange => CTIME | MTIME | atime,
             _ => 0,
         }
+    }
+}
+
+/// The features/utime translator.
+pub struct UtimeXl {
+    name: String,
+    id: XlId,
+    utime: Utime,
+    children: Vec<Arc<dyn Xlator>>,
+}
+
+impl UtimeXl {
+    pub fn new(spec: &XlSpec, children: Vec<Arc<dyn Xlator>>) -> Arc<UtimeXl> {
+        Arc::new(UtimeXl {
+            name: spec.name.clone(),
+            id: new_id(),
+            utime: Utime::from_spec(spec),
+            children,
+        })
+    }
+
+    fn child(&self) -> &Arc<dyn Xlator> {
+        // The builder gives exactly one child.
+        &self.children[0]
+    }
+
+    /// `ctx` stamped for `fop`.
+    fn stamp(&self, ctx: &Ctx, fop: Fop) -> Ctx {
+        Ctx {
+            utime_flags: self.utime.flags(fop),
+            ..ctx.clone()
+        }
+    }
+}
+
+/// Picks the wire fop of an inode-or-fd call.
+fn either(on: &Target, inode: Fop, fd: Fop) -> Fop {
+    match on {
+        Target::Inode(_) => inode,
+        Target::Fd(_) => fd,
+    }
+}
+
+#[async_trait]
+impl Xlator for UtimeXl {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn xl_type(&self) -> &str {
+        "features/utime"
+    }
+    fn id(&self) -> XlId {
+        self.id
+    }
+    fn children(&self) -> &[Arc<dyn Xlator>] {
+        &self.children
+    }
+
+    async fn setattr(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        stbuf: proto::iatt::Iatt,
+        valid: i32,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        let ctx = self.stamp(ctx, either(on, Fop::Setattr, Fop::Fsetattr));
+        self.child().setattr(&ctx, on, stbuf, valid, xdata).await
+    }
+    async fn truncate(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        offset: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        let ctx = self.stamp(ctx, either(on, Fop::Truncate, Fop::Ftruncate));
+        self.child().truncate(&ctx, on, offset, xdata).await
+    }
+    async fn mknod(&self, ctx: &Ctx, req: &MknodReq) -> Result<ThreeIattRsp> {
+        self.child().mknod(&self.stamp(ctx, Fop::Mknod), req).await
+    }
+    async fn mkdir(&self, ctx: &Ctx, req: &MkdirReq) -> Result<ThreeIattRsp> {
+        self.child().mkdir(&self.stamp(ctx, Fop::Mkdir), req).await
+    }
+    async fn symlink(&self, ctx: &Ctx, req: &SymlinkReq) -> Result<ThreeIattRsp> {
+        self.child()
+            .symlink(&self.stamp(ctx, Fop::Symlink), req)
+            .await
+    }
+    async fn link(&self, ctx: &Ctx, req: &LinkReq) -> Result<ThreeIattRsp> {
+        self.child().link(&self.stamp(ctx, Fop::Link), req).await
+    }
+    async fn unlink(&self, ctx: &Ctx, req: &UnlinkReq) -> Result<TwoIattRsp> {
+        self.child()
+            .unlink(&self.stamp(ctx, Fop::Unlink), req)
+            .await
+    }
+    async fn rmdir(&self, ctx: &Ctx, req: &RmdirReq) -> Result<TwoIattRsp> {
+        self.child().rmdir(&self.stamp(ctx, Fop::Rmdir), req).await
+    }
+    async fn rename(&self, ctx: &Ctx, req: &RenameReq) -> Result<RenameRsp> {
+        self.child()
+            .rename(&self.stamp(ctx, Fop::Rename), req)
+            .await
+    }
+    async fn setxattr(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        dict: GfxDict,
+        flags: u32,
+        xdata: GfxDict,
+    ) -> Result<CommonRsp> {
+        let ctx = self.stamp(ctx, either(on, Fop::Setxattr, Fop::Fsetxattr));
+        self.child().setxattr(&ctx, on, dict, flags, xdata).await
+    }
+    async fn removexattr(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        name: &[u8],
+        xdata: GfxDict,
+    ) -> Result<CommonRsp> {
+        let ctx = self.stamp(ctx, either(on, Fop::Removexattr, Fop::Fremovexattr));
+        self.child().removexattr(&ctx, on, name, xdata).await
+    }
+    async fn create(&self, ctx: &Ctx, req: &CreateReq, fd: &FdRef) -> Result<CreateRsp> {
+        self.child()
+            .create(&self.stamp(ctx, Fop::Create), req, fd)
+            .await
+    }
+    async fn open(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
+        let fop = if fd.is_dir { Fop::Opendir } else { Fop::Open };
+        self.child().open(&self.stamp(ctx, fop), fd, xdata).await
+    }
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        size: u32,
+        xdata: GfxDict,
+    ) -> Result<(ReadRsp, Bytes)> {
+        let ctx = self.stamp(ctx, Fop::Read);
+        self.child().read(&ctx, fd, offset, size, xdata).await
+    }
+    async fn write(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        data: Bytes,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        let ctx = self.stamp(ctx, Fop::Write);
+        self.child().write(&ctx, fd, offset, data, xdata).await
+    }
+    async fn fallocate(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        mode: u32,
+        offset: u64,
+        len: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        let ctx = self.stamp(ctx, Fop::Fallocate);
+        self.child()
+            .fallocate(&ctx, fd, mode, offset, len, xdata)
+            .await
+    }
+    async fn discard(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        len: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        let ctx = self.stamp(ctx, Fop::Discard);
+        self.child().discard(&ctx, fd, offset, len, xdata).await
+    }
+    async fn zerofill(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        len: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        let ctx = self.stamp(ctx, Fop::Zerofill);
+        self.child().zerofill(&ctx, fd, offset, len, xdata).await
+    }
+    async fn copy_file_range(
+        &self,
+        ctx: &Ctx,
+        fd_in: &FdRef,
+        off_in: u64,
+        fd_out: &FdRef,
+        off_out: u64,
+        len: u32,
+        xdata: GfxDict,
+    ) -> Result<ThreeIattRsp> {
+        let ctx = self.stamp(ctx, Fop::CopyFileRange);
+        self.child()
+            .copy_file_range(&ctx, fd_in, off_in, fd_out, off_out, len, xdata)
+            .await
     }
 }
 

@@ -2,27 +2,25 @@
 //! gfid-addressed (and path-convenience) async operations; `close()` is
 //! instant because every connection owns all of its timers.
 
-use crate::distribute::Distribute;
 use crate::error::{Error, Result};
 use crate::fd::Fd;
-use crate::graph::{Graph, SubvolSpec};
+use crate::graph::Graph;
 use crate::mgmt::{Mgmt, GLUSTERD_PORT};
-use crate::protocol_client::Brick;
+use crate::registry::{BuildEnv, Built};
 use crate::volfile::Volfile;
+use crate::xlator::XlRequest;
+use crate::xlator::{FdObj, Target, Xlator};
 use parking_lot::RwLock;
 use proto::dict::{DictValue, GfxDict};
 use proto::errno;
 use proto::fops::*;
 use proto::iatt::{valid, Flock, Iatt, Statfs};
-use proto::rpc_msg::Identity;
 use proto::Gfid;
 use rpc::ConnectionOptions;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The caller's identity for one operation: uid/gid/groups for permission
-/// checks on the brick, pid and lock owner for locks.
-pub type Ctx = Identity;
+pub use crate::xlator::Ctx;
 
 /// How to connect.
 #[derive(Debug, Clone)]
@@ -75,12 +73,18 @@ pub struct DirEntry {
     pub stat: Option<Iatt>,
 }
 
+/// A graph and the translators running it.
+pub(crate) struct Active {
+    pub graph: Arc<Graph>,
+    pub built: Built,
+}
+
 pub(crate) struct Inner {
     pub name: String,
     pub server: String,
-    /// The graph in use and its distribute layer; replaced as a whole
+    /// The graph in use and its running translators; replaced as a whole
     /// when glusterd announces a new volfile (graph_switch.rs).
-    pub current: RwLock<(Arc<Graph>, Arc<Distribute>)>,
+    pub current: RwLock<Arc<Active>>,
     /// The glusterd connection: volfile changes are announced on it.
     pub mgmt: parking_lot::Mutex<Mgmt>,
     pub options: VolumeOptions,
@@ -140,12 +144,16 @@ impl Volume {
             msg: e.to_string(),
         })?;
         let graph = Graph::build(&volfile)?;
-        let dht = build_distribute(&graph, volume, &conn_opts, &mgmt, &options, &[])?;
+        let built = build(&graph, volume, &conn_opts, &mgmt, &options, None)?;
+        let bricks = built.bricks.clone();
         let vol = Volume {
             inner: Arc::new(Inner {
                 name: volume.to_string(),
                 server,
-                current: RwLock::new((Arc::new(graph), dht.clone())),
+                current: RwLock::new(Arc::new(Active {
+                    graph: Arc::new(graph),
+                    built,
+                })),
                 mgmt: parking_lot::Mutex::new(mgmt),
                 options,
                 conn_opts,
@@ -153,7 +161,7 @@ impl Volume {
             }),
         };
         // Connect all bricks now so that errors surface at connect time.
-        let sessions = futures::future::join_all(dht.subvols.iter().map(|b| b.session())).await;
+        let sessions = futures::future::join_all(bricks.iter().map(|b| b.session())).await;
         if let Some(Err(e)) = sessions.into_iter().find(Result::is_err) {
             vol.close();
             return Err(e);
@@ -173,18 +181,28 @@ impl Volume {
 
     /// The graph in use.
     pub fn graph(&self) -> Arc<Graph> {
-        self.inner.current.read().0.clone()
+        self.inner.current.read().graph.clone()
     }
 
-    /// The distribute layer of the graph in use.
-    pub fn dht(&self) -> Arc<Distribute> {
-        self.inner.current.read().1.clone()
+    /// The top translator of the graph in use: every operation starts
+    /// there.
+    pub fn top(&self) -> Arc<dyn Xlator> {
+        self.inner.current.read().built.top.clone()
+    }
+
+    /// Whether an xattr is one the graph's translators keep for
+    /// themselves (users never see or set those).
+    pub fn hides_xattr(&self, name: &[u8]) -> bool {
+        fn any(xl: &dyn Xlator, name: &[u8]) -> bool {
+            xl.hides_xattr(name) || xl.children().iter().any(|c| any(&**c, name))
+        }
+        any(&*self.top(), name)
     }
 
     /// Closes every connection now. Outstanding calls fail with ENOTCONN;
     /// nothing waits for a timer.
     pub fn close(&self) {
-        for b in &self.dht().subvols {
+        for b in &self.inner.current.read().built.bricks {
             b.close();
         }
         self.inner
@@ -193,9 +211,9 @@ impl Volume {
         self.inner.mgmt.lock().conn.close();
     }
 
-    /// Sends `req` to the subvolume that holds inode `gfid`.
-    async fn to_cached<Q: FopRequest>(&self, ctx: &Ctx, gfid: Gfid, req: &Q) -> Result<Q::Reply> {
-        Ok(self.dht().to_inode(ctx, gfid, req).await?.1)
+    /// Sends `req` through the graph.
+    async fn send<Q: XlRequest>(&self, ctx: &Ctx, req: &Q) -> Result<Q::Reply> {
+        req.send(&*self.top(), ctx).await
     }
 
     // ---- lookup and attributes ----
@@ -203,12 +221,26 @@ impl Volume {
     /// Named lookup of `name` in `parent`.
     pub async fn lookup(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<Iatt> {
         check_name(name)?;
-        valid_stat(self.dht().lookup(ctx, parent, name).await?, "LOOKUP")
+        let req = LookupReq {
+            gfid: Gfid::ZERO,
+            pargfid: parent,
+            flags: 0,
+            bname: name.to_vec(),
+            xdata: GfxDict::new(),
+        };
+        valid_stat(self.send(ctx, &req).await?.prestat, "LOOKUP")
     }
 
     /// Nameless lookup by gfid.
     pub async fn lookup_gfid(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
-        valid_stat(self.dht().lookup_gfid(ctx, gfid).await?, "LOOKUP")
+        let req = LookupReq {
+            gfid,
+            pargfid: Gfid::ZERO,
+            flags: 0,
+            bname: Vec::new(),
+            xdata: GfxDict::new(),
+        };
+        valid_stat(self.send(ctx, &req).await?.prestat, "LOOKUP")
     }
 
     /// Resolves an absolute path inside the volume ("/" is the root).
@@ -249,45 +281,19 @@ impl Volume {
     }
 
     pub async fn stat(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
-        let dht = self.dht();
-        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
-            return valid_stat(dht.dir_stat(ctx, gfid).await?, "LOOKUP");
-        }
-        let req = StatReq {
-            gfid,
-            xdata: GfxDict::new(),
-        };
-        let (_, mut rsp) = dht.to_inode(ctx, gfid, &req).await?;
-        if crate::distribute::migration::phase(&rsp.stat) == crate::distribute::Phase::Moved {
-            // A finished migration's empty source: ask where it went.
-            dht.forget(gfid);
-            rsp = dht.to_inode(ctx, gfid, &req).await?.1;
-        }
-        let mut st = valid_stat(rsp.stat, "STAT")?;
-        crate::distribute::migration::clean(&mut st);
-        Ok(st)
+        let on = Target::Inode(gfid);
+        valid_stat(
+            self.top().stat(ctx, &on, GfxDict::new()).await?.stat,
+            "STAT",
+        )
     }
 
     pub async fn setattr(&self, ctx: &Ctx, gfid: Gfid, attr: &SetAttr) -> Result<Iatt> {
         let (stbuf, valid) = setattr_args(attr);
-        let req = SetattrReq {
-            gfid,
-            stbuf,
-            valid,
-            xdata: GfxDict::new(),
-        };
-        let dht = self.dht();
-        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
-            dht.dir_changed(gfid, None);
-            let all = dht.to_all(ctx, &req).await?;
-            let merged = all.iter().fold(None, |acc, r| {
-                Some(crate::distribute::merge_dir_iatt(acc, &r.poststat))
-            });
-            return merged.ok_or_else(|| Error::errno_msg(errno::EIO, "no reply"));
-        }
-        let mut st = self.to_cached(ctx, gfid, &req).await?.poststat;
-        crate::distribute::migration::clean(&mut st);
-        Ok(st)
+        let on = Target::Inode(gfid);
+        let top = self.top();
+        let r = top.setattr(ctx, &on, stbuf, valid, GfxDict::new()).await?;
+        Ok(r.poststat)
     }
 
     pub async fn truncate(&self, ctx: &Ctx, gfid: Gfid, size: u64) -> Result<Iatt> {
@@ -296,7 +302,7 @@ impl Volume {
             offset: size,
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
+        let rsp = self.send(ctx, &req).await?;
         Ok(rsp.poststat)
     }
 
@@ -306,7 +312,7 @@ impl Volume {
             mask,
             xdata: GfxDict::new(),
         };
-        self.to_cached(ctx, gfid, &req).await?;
+        self.send(ctx, &req).await?;
         Ok(())
     }
 
@@ -316,7 +322,7 @@ impl Volume {
             size: 4096,
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
+        let rsp = self.send(ctx, &req).await?;
         Ok(rsp.path)
     }
 
@@ -325,7 +331,7 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        self.dht().statfs(ctx, &req).await
+        Ok(self.send(ctx, &req).await?.statfs)
     }
 
     // ---- namespace ----
@@ -348,7 +354,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        valid_stat(self.dht().mknod(ctx, &req).await?, "MKNOD")
+        valid_stat(self.send(ctx, &req).await?.stat, "MKNOD")
     }
 
     pub async fn mkdir(
@@ -367,7 +373,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        valid_stat(self.dht().mkdir(ctx, &req).await?, "MKDIR")
+        valid_stat(self.send(ctx, &req).await?.stat, "MKDIR")
     }
 
     pub async fn symlink(
@@ -386,7 +392,7 @@ impl Volume {
             linkname: target.to_vec(),
             xdata: gfid_req(),
         };
-        valid_stat(self.dht().symlink(ctx, &req).await?, "SYMLINK")
+        valid_stat(self.send(ctx, &req).await?.stat, "SYMLINK")
     }
 
     /// Hard link: a new name `newname` in `newparent` for inode `gfid`.
@@ -404,7 +410,7 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        valid_stat(self.dht().link(ctx, &req).await?, "LINK")
+        valid_stat(self.send(ctx, &req).await?.stat, "LINK")
     }
 
     pub async fn unlink(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<()> {
@@ -415,7 +421,7 @@ impl Volume {
             xflags: 0,
             xdata: GfxDict::new(),
         };
-        self.dht().unlink(ctx, &req).await?;
+        self.send(ctx, &req).await?;
         Ok(())
     }
 
@@ -427,7 +433,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: GfxDict::new(),
         };
-        self.dht().rmdir(ctx, &req).await?;
+        self.send(ctx, &req).await?;
         Ok(())
     }
 
@@ -449,7 +455,7 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        Ok(self.dht().rename(ctx, &req).await?.stat)
+        Ok(self.send(ctx, &req).await?.stat)
     }
 
     // ---- files and directories ----
@@ -475,100 +481,33 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        let dht = self.dht();
-        let (at, session, rsp) = dht.create(ctx, &req).await?;
-        let brick = dht.subvols[at].clone();
+        let fd = FdObj::new(gfid_of(&req.xdata), gflags, false, false);
+        let rsp = self.top().create(ctx, &req, &fd).await?;
         let stat = valid_stat(rsp.stat, "CREATE")?;
-        let fd = Fd::new(
-            self.clone(),
-            brick,
-            stat.gfid,
-            gflags,
-            false,
-            session.generation,
-            rsp.fd,
-        );
-        Ok((fd, stat))
+        fd.set_gfid(stat.gfid);
+        Ok((Fd::new(self.clone(), fd), stat))
     }
 
     /// Opens an existing file. `flags` are Linux open flags.
     pub async fn open(&self, ctx: &Ctx, gfid: Gfid, flags: u32) -> Result<Fd> {
         let gflags = crate::fd::to_gf_flags(flags) & !(oflags::CREAT | oflags::EXCL);
-        let dht = self.dht();
-        let open_on = |at: usize| {
-            Fd::open(
-                self.clone(),
-                dht.subvols[at].clone(),
-                ctx,
-                gfid,
-                gflags,
-                false,
-            )
-        };
-        match open_on(dht.cached(ctx, gfid).await?).await {
-            Err(e)
-                if dht.subvols.len() > 1 && matches!(e.errno(), errno::ENOENT | errno::ESTALE) =>
-            {
-                // Moved by a rebalance since we saw it.
-                dht.forget(gfid);
-                open_on(dht.cached(ctx, gfid).await?).await
-            }
-            r => r,
-        }
+        let fd = FdObj::new(gfid, gflags, false, false);
+        self.top().open(ctx, &fd, GfxDict::new()).await?;
+        Ok(Fd::new(self.clone(), fd))
     }
 
     /// Opens without a round trip: the brick sees the OPEN when the fd is
     /// first used for something other than reading (open-behind). Not for
     /// O_TRUNC, whose effect must be immediate.
-    pub async fn open_lazy(&self, ctx: &Ctx, gfid: Gfid, flags: u32) -> Result<Fd> {
+    pub async fn open_lazy(&self, _ctx: &Ctx, gfid: Gfid, flags: u32) -> Result<Fd> {
         let gflags = crate::fd::to_gf_flags(flags) & !(oflags::CREAT | oflags::EXCL);
-        let dht = self.dht();
-        let at = dht.cached(ctx, gfid).await?;
-        Ok(Fd::lazy(
-            self.clone(),
-            dht.subvols[at].clone(),
-            gfid,
-            gflags,
-        ))
+        Ok(Fd::new(self.clone(), FdObj::new(gfid, gflags, false, true)))
     }
 
     pub async fn opendir(&self, ctx: &Ctx, gfid: Gfid) -> Result<Fd> {
-        let dht = self.dht();
-        if dht.subvols.len() == 1 {
-            return Fd::open(self.clone(), dht.subvols[0].clone(), ctx, gfid, 0, true).await;
-        }
-        let opens = dht
-            .subvols
-            .iter()
-            .map(|b| Fd::open(self.clone(), b.clone(), ctx, gfid, 0, true));
-        let mut parts = Vec::with_capacity(dht.subvols.len());
-        let mut first_err = None;
-        for r in futures::future::join_all(opens).await {
-            match r {
-                Ok(fd) => parts.push(Some(fd)),
-                Err(e) => {
-                    if !e.is_enoent() {
-                        first_err.get_or_insert(e);
-                    }
-                    parts.push(None);
-                }
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        if parts.iter().all(Option::is_none) {
-            return Err(Error::errno_msg(
-                errno::ENOENT,
-                format!("{gfid}: no such directory"),
-            ));
-        }
-        Ok(Fd::striped_dir(
-            self.clone(),
-            gfid,
-            dht.subvols[0].clone(),
-            parts,
-        ))
+        let fd = FdObj::new(gfid, 0, true, false);
+        self.top().open(ctx, &fd, GfxDict::new()).await?;
+        Ok(Fd::new(self.clone(), fd))
     }
 
     /// Lists a whole directory (with attributes).
@@ -606,12 +545,7 @@ impl Volume {
             dict: GfxDict::new().with(name, DictValue::Ptr(value.to_vec())),
             xdata: GfxDict::new(),
         };
-        let dht = self.dht();
-        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
-            dht.dir_xattr_fop(ctx, gfid, name, &req).await?;
-        } else {
-            self.to_cached(ctx, gfid, &req).await?;
-        }
+        self.send(ctx, &req).await?;
         Ok(())
     }
 
@@ -622,7 +556,7 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
+        let rsp = self.send(ctx, &req).await?;
         xattr_value(&rsp.dict, name)
     }
 
@@ -634,7 +568,7 @@ impl Volume {
             name: Vec::new(),
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
+        let rsp = self.send(ctx, &req).await?;
         Ok(rsp.dict.pairs.into_iter().map(|(k, _)| k).collect())
     }
 
@@ -644,12 +578,7 @@ impl Volume {
             name: name.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        let dht = self.dht();
-        if dht.subvols.len() > 1 && dht.is_dir(ctx, gfid).await? {
-            dht.dir_xattr_fop(ctx, gfid, name, &req).await?;
-        } else {
-            self.to_cached(ctx, gfid, &req).await?;
-        }
+        self.send(ctx, &req).await?;
         Ok(())
     }
 }
@@ -675,7 +604,7 @@ impl Volume {
             volume: domain.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.to_cached(ctx, gfid, &req).await?;
+        self.send(ctx, &req).await?;
         Ok(())
     }
 
@@ -700,7 +629,7 @@ impl Volume {
             volume: domain.as_bytes().to_vec(),
             xdata: GfxDict::new(),
         };
-        self.to_cached(ctx, gfid, &req).await?;
+        self.send(ctx, &req).await?;
         Ok(())
     }
 
@@ -720,7 +649,7 @@ impl Volume {
             dict,
             xdata: GfxDict::new(),
         };
-        let rsp = self.to_cached(ctx, gfid, &req).await?;
+        let rsp = self.send(ctx, &req).await?;
         Ok(rsp.dict)
     }
 }
@@ -734,6 +663,14 @@ pub(crate) fn xattr_value(dict: &GfxDict, name: &str) -> Result<Vec<u8>> {
             errno::ENODATA,
             format!("no attribute {name}"),
         )),
+    }
+}
+
+/// The gfid a request proposes for its new inode.
+fn gfid_of(xdata: &GfxDict) -> Gfid {
+    match xdata.get("gfid-req") {
+        Some(DictValue::Gfid(g)) => *g,
+        _ => Gfid::ZERO,
     }
 }
 
@@ -816,35 +753,23 @@ pub(crate) fn setattr_args(attr: &SetAttr) -> (Iatt, i32) {
     (st, v)
 }
 
-/// Builds the distribute layer of `graph`, reusing the connections of
-/// `keep` for bricks that did not change (a graph switch keeps them, and
-/// with them every fd and lock opened through them).
-pub(crate) fn build_distribute(
+/// Builds the running translators of `graph`, reusing the unchanged
+/// subtrees of `keep` (a graph switch keeps their connections, and with
+/// them every fd and lock opened through them).
+pub(crate) fn build(
     graph: &Graph,
     volume: &str,
     conn_opts: &ConnectionOptions,
     mgmt: &Mgmt,
     options: &VolumeOptions,
-    keep: &[Arc<Brick>],
-) -> Result<Arc<Distribute>> {
-    let opts = crate::distribute::DhtOptions::parse(&graph.distribute)?;
-    graph.check_supported()?;
-    let mut bricks = Vec::with_capacity(graph.distribute.subvolumes.len());
-    for sub in &graph.distribute.subvolumes {
-        let SubvolSpec::Client(spec) = sub else {
-            continue; // refused by check_supported
-        };
-        let brick = keep.iter().find(|b| b.spec == *spec).cloned();
-        bricks.push(brick.unwrap_or_else(|| {
-            Arc::new(Brick::new(
-                spec.clone(),
-                volume,
-                graph.utime,
-                conn_opts.clone(),
-                Some(mgmt.clone()),
-                &options.process_name,
-            ))
-        }));
-    }
-    Ok(Distribute::new(graph.distribute.name.clone(), bricks, opts))
+    keep: Option<&Built>,
+) -> Result<Built> {
+    let env = BuildEnv {
+        volume,
+        conn_opts,
+        mgmt,
+        process_name: &options.process_name,
+        new_bricks: Default::default(),
+    };
+    crate::registry::build(graph, &env, keep)
 }

@@ -44,6 +44,9 @@ pub struct Identity {
     pub groups: Vec<u32>,
     /// Lock owner; empty means "the pid, little-endian" as upstream does.
     pub lk_owner: Vec<u8>,
+    /// The utime credential flags for this call (`mdata_flags`), set by
+    /// features/utime; 0 = the brick takes no times from our clock.
+    pub utime_flags: u32,
 }
 
 impl Identity {
@@ -55,6 +58,7 @@ impl Identity {
             gid: effective_gid(),
             groups: Vec::new(),
             lk_owner: Vec::new(),
+            utime_flags: 0,
         }
     }
 

@@ -11,8 +11,7 @@ use super::{
 };
 use crate::dht_layout::Layout;
 use crate::error::{Error, Result};
-use crate::protocol_client::Session;
-use bytes::Bytes;
+use crate::xlator::{FdObj, FdRef};
 use proto::dict::{DictValue, GfxDict};
 use proto::errno;
 use proto::fops::*;
@@ -72,39 +71,33 @@ impl Distribute {
     }
 
     /// CREATE: on the hashed subvolume, or with a linkto there and the
-    /// data on a subvolume with free space (§5.2). Returns the subvolume
-    /// and session the fd belongs to.
+    /// data on a subvolume with free space (§5.2). `fd` becomes the open
+    /// file on the subvolume returned.
     pub async fn create(
         &self,
         ctx: &Identity,
         req: &CreateReq,
-    ) -> Result<(usize, Session, CreateRsp)> {
+        fd: &FdRef,
+    ) -> Result<(usize, CreateRsp)> {
         if self.single() {
-            let s = self.subvols[0].session().await?;
-            let (r, _) = self.subvols[0].fop_on(&s, ctx, req, Bytes::new()).await?;
-            return Ok((0, s, r));
+            return Ok((0, self.subvols[0].create(ctx, req, fd).await?));
         }
         let (h, layout) = self.hashed_for_new(ctx, req.pargfid, &req.bname).await?;
         let at = self.placement(ctx, h);
-        let send = |i: usize, req: CreateReq| async move {
-            let s = self.subvols[i].session().await?;
-            let (r, _) = self.subvols[i].fop_on(&s, ctx, &req, Bytes::new()).await?;
-            Ok::<_, Error>((s, r))
-        };
-        let (at, s, mut r) = if at != h {
+        let send =
+            |i: usize, req: CreateReq| async move { self.subvols[i].create(ctx, &req, fd).await };
+        let (at, mut r) = if at != h {
             let gfid = gfid_of(&req.xdata);
             let make = send(at, req.clone());
-            let (s, r) = self
-                .make_redirected(ctx, h, at, req.pargfid, &req.bname, gfid, make, |m| {
-                    &m.1.stat
-                })
+            let r = self
+                .make_redirected(ctx, h, at, req.pargfid, &req.bname, gfid, make, |m| &m.stat)
                 .await?;
-            (at, s, r)
+            (at, r)
         } else {
             let mut guarded = req.clone();
             guarded.xdata = self.with_guard(req.xdata.clone(), &layout, h);
             match send(h, guarded).await {
-                Ok((s, r)) => (h, s, r),
+                Ok(r) => (h, r),
                 Err(e) if e.errno() == errno::EIO => {
                     // Our copy of the parent's layout is stale: re-read it
                     // under the parent's read lock and resend unguarded.
@@ -114,7 +107,7 @@ impl Distribute {
                     let fresh = self.refresh_dir(ctx, req.pargfid).await;
                     let result = match fresh {
                         Ok(d) => match self.search(&d.layout, &req.bname) {
-                            Some(h2) => send(h2, req.clone()).await.map(|(s, r)| (h2, s, r)),
+                            Some(h2) => send(h2, req.clone()).await.map(|r| (h2, r)),
                             None => Err(e),
                         },
                         Err(e2) => Err(e2),
@@ -129,7 +122,7 @@ impl Distribute {
         self.remember_file(r.stat.gfid, at);
         self.remember_entry(req.pargfid, &req.bname, &r.stat);
         self.dir_changed(req.pargfid, Some(&r.postparent));
-        Ok((at, s, r))
+        Ok((at, r))
     }
 
     fn parent_read_lock(&self, subvol: usize, parent: Gfid) -> Lock {
@@ -142,9 +135,9 @@ impl Distribute {
     }
 
     /// MKNOD: placed like a created file.
-    pub async fn mknod(&self, ctx: &Identity, req: &MknodReq) -> Result<Iatt> {
+    pub async fn mknod(&self, ctx: &Identity, req: &MknodReq) -> Result<ThreeIattRsp> {
         if self.single() {
-            return Ok(self.call(0, ctx, req).await?.stat);
+            return self.call(0, ctx, req).await;
         }
         let (h, _) = self.hashed_for_new(ctx, req.pargfid, &req.bname).await?;
         let at = if req.mode & proto::iatt::S_IFMT == S_IFREG {
@@ -162,11 +155,11 @@ impl Distribute {
         };
         self.remember_file(r.stat.gfid, at);
         self.dir_changed(req.pargfid, Some(&r.postparent));
-        Ok(r.stat)
+        Ok(r)
     }
 
     /// SYMLINK: always on the hashed subvolume.
-    pub async fn symlink(&self, ctx: &Identity, req: &SymlinkReq) -> Result<Iatt> {
+    pub async fn symlink(&self, ctx: &Identity, req: &SymlinkReq) -> Result<ThreeIattRsp> {
         let (h, _) = if self.single() {
             (0, Layout { ranges: Vec::new() })
         } else {
@@ -175,7 +168,7 @@ impl Distribute {
         let r = self.call(h, ctx, req).await?;
         self.remember_file(r.stat.gfid, h);
         self.dir_changed(req.pargfid, Some(&r.postparent));
-        Ok(r.stat)
+        Ok(r)
     }
 
     /// A new file whose data goes to `at` while its name hashes to `h`
@@ -347,9 +340,9 @@ impl Distribute {
 
     /// LINK (§5.3): the new name is a hard link on the data's subvolume,
     /// with a linkto at the new name's hashed subvolume if that differs.
-    pub async fn link(&self, ctx: &Identity, req: &LinkReq) -> Result<Iatt> {
+    pub async fn link(&self, ctx: &Identity, req: &LinkReq) -> Result<ThreeIattRsp> {
         if self.single() {
-            return Ok(self.call(0, ctx, req).await?.stat);
+            return self.call(0, ctx, req).await;
         }
         let c = self.cached(ctx, req.oldgfid).await?;
         let (h, _) = self.hashed_for_new(ctx, req.newgfid, &req.newbname).await?;
@@ -373,7 +366,7 @@ impl Distribute {
                 }
                 self.dir_changed(req.newgfid, Some(&r.postparent));
                 migration::clean(&mut r.stat);
-                Ok(r.stat)
+                Ok(r)
             }
             Err(e) => {
                 if h != c {
@@ -386,11 +379,11 @@ impl Distribute {
 
     /// MKDIR (§5.4): on the hashed subvolume under the namespace lock,
     /// then on the others, then the layout under the layout lock.
-    pub async fn mkdir(&self, ctx: &Identity, req: &MkdirReq) -> Result<Iatt> {
+    pub async fn mkdir(&self, ctx: &Identity, req: &MkdirReq) -> Result<ThreeIattRsp> {
         if self.single() {
             let r = self.call(0, ctx, req).await?;
             self.write_single_layout(ctx, r.stat.gfid).await?;
-            return Ok(r.stat);
+            return Ok(r);
         }
         let gfid = gfid_of(&req.xdata);
         let (mut h, mut layout) = self.hashed_for_new(ctx, req.pargfid, &req.bname).await?;
@@ -453,7 +446,7 @@ impl Distribute {
         stat.gfid = gfid;
         self.remember_dir(gfid, DirCtx::new(layout, Some(h), Some(stat)));
         self.dir_changed(req.pargfid, Some(&first.postparent));
-        Ok(stat)
+        Ok(ThreeIattRsp { stat, ..first })
     }
 
     /// Step 4 of mkdir: compute and write the new directory's layout
@@ -539,59 +532,31 @@ impl Distribute {
     /// each entry (for rmdir and directory rename).
     async fn list_subvol(&self, ctx: &Identity, i: usize, gfid: Gfid) -> Result<Vec<DirPEntry>> {
         let b = &self.subvols[i];
-        let s = b.session().await?;
         let root = as_root(ctx);
-        let xdata = GfxDict::new;
-        let (o, _) = b
-            .fop_on(
-                &s,
-                &root,
-                &OpendirReq {
-                    gfid,
-                    xdata: xdata(),
-                },
-                Bytes::new(),
-            )
-            .await?;
+        // Released when dropped; nobody waits for the close.
+        let fd = FdObj::new(gfid, 0, true, false);
+        b.open(&root, &fd, GfxDict::new()).await?;
         let mut out = Vec::new();
         let mut offset = 0;
-        let result = loop {
-            let req = ReaddirpReq {
-                gfid,
-                fd: o.fd,
-                offset,
-                size: 64 * 1024,
-                xdata: xdata().with(LINKTO_XATTR, DictValue::Uint(256)),
-            };
-            match b.fop_on(&s, &root, &req, Bytes::new()).await {
-                Ok((r, _)) if r.entries.0.is_empty() => break Ok(()),
-                Ok((r, _)) => {
-                    offset = r.entries.0.last().map_or(offset, |e| e.d_off);
-                    // The brick flags its last batch with ENOENT.
-                    let eof = r.op_errno == errno::ENOENT;
-                    out.extend(r.entries.0);
-                    // One real entry settles every caller's question.
-                    let data = out
-                        .iter()
-                        .any(|e| e.name != b"." && e.name != b".." && !is_linkto(&e.stat, &e.dict));
-                    if eof || data || out.len() > 1_000_000 {
-                        break Ok(());
-                    }
-                }
-                Err(e) => break Err(e),
+        loop {
+            let xdata = GfxDict::new().with(LINKTO_XATTR, DictValue::Uint(256));
+            let r = b.readdirp(&root, &fd, offset, 64 * 1024, xdata).await?;
+            if r.entries.0.is_empty() {
+                break;
             }
-        };
-        // Nobody waits for the close.
-        let (b, fd) = (b.clone(), o.fd);
-        tokio::spawn(async move {
-            let req = ReleasedirReq {
-                gfid,
-                fd,
-                xdata: GfxDict::new(),
-            };
-            let _ = b.fop_on(&s, &root, &req, Bytes::new()).await;
-        });
-        result.map(|()| out)
+            offset = r.entries.0.last().map_or(offset, |e| e.d_off);
+            // The brick flags its last batch with ENOENT.
+            let eof = r.op_errno == errno::ENOENT;
+            out.extend(r.entries.0);
+            // One real entry settles every caller's question.
+            let data = out
+                .iter()
+                .any(|e| e.name != b"." && e.name != b".." && !is_linkto(&e.stat, &e.dict));
+            if eof || data || out.len() > 1_000_000 {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// RMDIR (§5.4): refuse unless every subvolume holds only stale

@@ -584,7 +584,7 @@ impl Distribute {
         eligible: &[bool],
         commit: u32,
     ) -> Layout {
-        let names: Vec<&str> = self.subvols.iter().map(|b| b.spec.name.as_str()).collect();
+        let names: Vec<&str> = self.subvols.iter().map(|b| b.name()).collect();
         let weights = self.weights(ctx, eligible);
         let key = if self.opts.randomize_by_gfid {
             gfid.to_string()

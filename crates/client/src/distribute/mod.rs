@@ -16,23 +16,23 @@
 //! client does the same), except that new directories still get a layout.
 
 mod entry;
+mod fd_ops;
 mod locks;
 mod lookup;
 pub mod migration;
 pub mod readdir;
 mod space;
+mod xl;
 
 use crate::dht_hash::name_hash;
 use crate::dht_layout::{Layout, Range};
 use crate::error::{Error, Result};
-use crate::graph::DistributeSpec;
-use crate::protocol_client::Brick;
-use bytes::Bytes;
+use crate::graph::XlSpec;
+use crate::xlator::{XlId, XlRequest, Xlator};
 use lru::LruCache;
 use parking_lot::Mutex;
 use proto::dict::{DictValue, GfxDict};
 use proto::errno;
-use proto::fops::FopRequest;
 use proto::iatt::{Iatt, Statfs};
 use proto::rpc_msg::Identity;
 use proto::Gfid;
@@ -74,13 +74,8 @@ impl DhtOptions {
     /// Reads the options; those we do not implement refuse the volume,
     /// because hashing differently from the official clients misplaces
     /// files.
-    pub fn parse(spec: &DistributeSpec) -> Result<DhtOptions> {
-        let opt = |k: &str| {
-            spec.options
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
-        };
+    pub fn parse(spec: &XlSpec) -> Result<DhtOptions> {
+        let opt = |k: &str| spec.option(k);
         let refuse = |what: String| Error::Unsupported {
             name: spec.name.clone(),
             xl_type: "cluster/distribute".into(),
@@ -106,7 +101,7 @@ impl DhtOptions {
             return Err(refuse(format!("xattr-name '{x}'")));
         }
         if let Some(n) = opt("directory-layout-spread") {
-            if n.parse::<usize>().ok() != Some(spec.subvolumes.len()) {
+            if n.parse::<usize>().ok() != Some(spec.children.len()) {
                 return Err(refuse(format!("directory-layout-spread {n}")));
             }
         }
@@ -177,8 +172,9 @@ impl DirCtx {
 
 pub struct Distribute {
     pub name: String,
+    id: XlId,
     /// In volfile order (readdir order, d_off leaf index).
-    pub subvols: Vec<Arc<Brick>>,
+    pub subvols: Vec<Arc<dyn Xlator>>,
     pub opts: DhtOptions,
     inodes: Mutex<LruCache<Gfid, InodeCtx>>,
     /// (parent, name) → inode of the files we looked up or made, so that
@@ -193,10 +189,11 @@ pub struct Distribute {
 }
 
 impl Distribute {
-    pub fn new(name: String, subvols: Vec<Arc<Brick>>, opts: DhtOptions) -> Arc<Distribute> {
+    pub fn new(name: String, subvols: Vec<Arc<dyn Xlator>>, opts: DhtOptions) -> Arc<Distribute> {
         let n = subvols.len();
         Arc::new_cyclic(|me| Distribute {
             me: me.clone(),
+            id: crate::xlator::new_id(),
             name,
             subvols,
             opts,
@@ -218,14 +215,14 @@ impl Distribute {
     }
 
     fn subvol_name(&self, i: usize) -> &str {
-        &self.subvols[i].spec.name
+        self.subvols[i].name()
     }
 
     pub(crate) fn index_of(&self, name: &[u8]) -> Option<usize> {
         let name = name.strip_suffix(&[0]).unwrap_or(name);
         self.subvols
             .iter()
-            .position(|b| b.spec.name.as_bytes() == name)
+            .position(|b| b.name().as_bytes() == name)
     }
 
     fn is_decommissioned(&self, i: usize) -> bool {
@@ -317,13 +314,13 @@ impl Distribute {
 
     // ---- sending ----
 
-    async fn call<Q: FopRequest>(&self, i: usize, ctx: &Identity, req: &Q) -> Result<Q::Reply> {
-        Ok(self.subvols[i].fop(ctx, req, Bytes::new()).await?.0)
+    async fn call<Q: XlRequest>(&self, i: usize, ctx: &Identity, req: &Q) -> Result<Q::Reply> {
+        req.send(&*self.subvols[i], ctx).await
     }
 
     /// The same request to every subvolume at once; results in volfile
     /// order.
-    async fn call_all<Q: FopRequest>(&self, ctx: &Identity, req: &Q) -> Vec<Result<Q::Reply>> {
+    async fn call_all<Q: XlRequest>(&self, ctx: &Identity, req: &Q) -> Vec<Result<Q::Reply>> {
         futures::future::join_all((0..self.subvols.len()).map(|i| self.call(i, ctx, req))).await
     }
 
@@ -362,7 +359,7 @@ impl Distribute {
     /// Sends an inode fop to the inode's subvolume. A file that is no
     /// longer where we saw it (ENOENT/ESTALE: migrated by a rebalance) is
     /// looked up again and the fop resent once to its new place.
-    pub async fn to_inode<Q: FopRequest>(
+    pub async fn to_inode<Q: XlRequest>(
         &self,
         ctx: &Identity,
         gfid: Gfid,
@@ -385,7 +382,7 @@ impl Distribute {
     /// A directory fop that must reach every subvolume holding the
     /// directory (setattr, xattrs). Succeeds if one did; ENOENT from some
     /// subvolumes (not created there yet) is not an error.
-    pub async fn to_all<Q: FopRequest>(&self, ctx: &Identity, req: &Q) -> Result<Vec<Q::Reply>> {
+    pub async fn to_all<Q: XlRequest>(&self, ctx: &Identity, req: &Q) -> Result<Vec<Q::Reply>> {
         let mut ok = Vec::new();
         let mut first_err = None;
         for r in self.call_all(ctx, req).await {
@@ -412,7 +409,7 @@ impl Distribute {
     /// the official protocol applies (§7.2): mark the MDS counter -1, change
     /// the MDS copy, then the others, then +1 if all of them took it, so
     /// that a partial update is repaired from the MDS copy, not undone.
-    pub async fn dir_xattr_fop<Q: FopRequest>(
+    pub async fn dir_xattr_fop<Q: XlRequest>(
         &self,
         ctx: &Identity,
         gfid: Gfid,

@@ -6,11 +6,10 @@
 
 use super::{is_linkto, merge_dir_iatt, migration, Distribute, LINKTO_XATTR};
 use crate::error::Result;
-use crate::fd::Fd;
-use crate::volume::DirEntry;
+use crate::xlator::FdRef;
 use proto::dict::{DictValue, GfxDict};
+use proto::fops::DirPEntry;
 use proto::rpc_msg::Identity;
-use proto::Gfid;
 
 const TOP: u64 = 1 << 62;
 const DT_DIR: u32 = 4;
@@ -58,17 +57,19 @@ impl DoffCodec {
     }
 }
 
-/// One batch of `dir`'s entries after `offset`, read through the
-/// per-subvolume fds `parts` (None: the directory is missing there).
+/// One batch of `fd`'s entries after `offset`, read through the
+/// subvolumes where it is open (`present[i]`; false: the directory is
+/// missing there).
 pub(crate) async fn readdirp(
     dht: &Distribute,
     ctx: &Identity,
-    dir: Gfid,
-    parts: &[Option<Fd>],
+    fd: &FdRef,
+    present: &[bool],
     offset: u64,
     size: u32,
-) -> Result<Vec<DirEntry>> {
-    let codec = DoffCodec::new(parts.len());
+) -> Result<Vec<DirPEntry>> {
+    let dir = fd.gfid();
+    let codec = DoffCodec::new(present.len());
     let (mut off, mut idx) = codec.decode(offset);
     let layout = match dht.dir(ctx, dir).await {
         Ok(d) => Some(d.layout.clone()),
@@ -78,12 +79,16 @@ pub(crate) async fn readdirp(
         }
     };
     let xdata = || GfxDict::new().with(LINKTO_XATTR, DictValue::Uint(256));
-    while idx < parts.len() {
-        let Some(part) = &parts[idx] else {
+    while idx < present.len() {
+        if !present[idx] {
             (idx, off) = (idx + 1, 0);
             continue;
-        };
-        let batch = part.readdirp_raw(ctx, off, size, xdata()).await?;
+        }
+        let batch = dht.subvols[idx]
+            .readdirp(ctx, fd, off, size, xdata())
+            .await?
+            .entries
+            .0;
         if batch.is_empty() {
             (idx, off) = (idx + 1, 0);
             continue;
@@ -99,7 +104,7 @@ pub(crate) async fn readdirp(
             } else {
                 e.d_type == DT_DIR
             };
-            let mut stat = e.stat.is_valid().then_some(e.stat);
+            let mut stat = e.stat;
             if is_dir {
                 let home = if dht.opts.readdir_optimize {
                     None
@@ -109,17 +114,17 @@ pub(crate) async fn readdirp(
                 if home.unwrap_or(0) != idx {
                     continue;
                 }
-                stat = stat.map(|s| merge_dir_iatt(None, &s));
-            } else if let Some(s) = stat.as_mut() {
-                migration::clean(s);
-                dht.remember_file(s.gfid, idx);
+                if stat.is_valid() {
+                    stat = merge_dir_iatt(None, &stat);
+                }
+            } else if stat.is_valid() {
+                migration::clean(&mut stat);
+                dht.remember_file(stat.gfid, idx);
             }
-            out.push(DirEntry {
-                name: e.name,
-                d_ino: e.d_ino,
+            out.push(DirPEntry {
                 d_off: codec.encode(e.d_off, idx),
-                d_type: e.d_type,
                 stat,
+                ..e
             });
         }
         if !out.is_empty() {

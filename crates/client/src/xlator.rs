@@ -1,0 +1,684 @@
+//! The translator interface: every layer of the graph (protocol/client,
+//! cluster/distribute, features/utime, and the replicate, shard and
+//! disperse translators to come) is an `Arc<dyn Xlator>` over its children.
+//!
+//! Each fop is one method with a default that hands the call to the first
+//! child unchanged, so a translator overrides only what it changes. Fops
+//! that exist in a gfid- and an fd-addressed form on the wire (stat/fstat,
+//! setattr/fsetattr, xattrs, inodelk/finodelk, ...) are one method taking a
+//! [`Target`]; protocol/client picks the wire form.
+//!
+//! Open files are graph objects ([`FdObj`]): the same object travels down
+//! the tree and every translator keeps its own per-fd state in it (the
+//! brick's fd number in protocol/client, which child holds the file in
+//! distribute), keyed by the translator's id, as upstream's fd contexts
+//! are. Releasing an fd runs every translator's release hook.
+//!
+//! Replies are the wire reply types, so entry operations hand back the
+//! parent's attributes after the change (postparent) to whoever caches
+//! them (crates/fuse).
+
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use proto::dict::GfxDict;
+use proto::errno;
+use proto::fops::*;
+use proto::iatt::{Flock, Iatt};
+use proto::rpc_msg::Identity;
+use proto::Gfid;
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The caller of one operation: uid/gid/groups for permission checks on
+/// the brick, pid and lock owner for locks, and the utime credential
+/// flags features/utime sets.
+pub type Ctx = Identity;
+
+/// Identifies one translator instance (the key of its per-fd state).
+pub type XlId = u64;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh translator id.
+pub fn new_id() -> XlId {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What an inode-or-fd fop addresses.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Inode(Gfid),
+    Fd(FdRef),
+}
+
+impl Target {
+    pub fn gfid(&self) -> Gfid {
+        match self {
+            Target::Inode(g) => *g,
+            Target::Fd(fd) => fd.gfid(),
+        }
+    }
+
+    pub fn fd(&self) -> Option<&FdRef> {
+        match self {
+            Target::Inode(_) => None,
+            Target::Fd(fd) => Some(fd),
+        }
+    }
+}
+
+/// A translator's state for one open fd. `release` is called once when
+/// the fd is released (RELEASE/RELEASEDIR to the brick, for example).
+pub trait FdCtx: Any + Send + Sync {
+    fn release(&self, _fd: &FdObj) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
+}
+
+/// An open file or directory as the graph sees it.
+pub struct FdObj {
+    gfid: Mutex<Gfid>,
+    /// GlusterFS open flags.
+    pub flags: u32,
+    pub is_dir: bool,
+    /// Opened without a round trip (open-behind): translators open it
+    /// where and when it is first needed; read-only reads before that
+    /// may use the brick's anonymous fd.
+    pub lazy: bool,
+    ctxs: Mutex<Vec<(XlId, Arc<dyn FdCtx>)>>,
+    released: AtomicBool,
+}
+
+pub type FdRef = Arc<FdObj>;
+
+impl std::fmt::Debug for FdObj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FdObj({})", self.gfid())
+    }
+}
+
+impl FdObj {
+    pub fn new(gfid: Gfid, flags: u32, is_dir: bool, lazy: bool) -> FdRef {
+        Arc::new(FdObj {
+            gfid: Mutex::new(gfid),
+            flags,
+            is_dir,
+            lazy,
+            ctxs: Mutex::new(Vec::new()),
+            released: AtomicBool::new(false),
+        })
+    }
+
+    pub fn gfid(&self) -> Gfid {
+        *self.gfid.lock()
+    }
+
+    /// CREATE of an existing name (no O_EXCL) opens that file: its gfid
+    /// is the one the brick answers with, not the one we proposed.
+    pub fn set_gfid(&self, gfid: Gfid) {
+        *self.gfid.lock() = gfid;
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.flags & oflags::ACCMODE == oflags::RDONLY
+    }
+
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// Fails with EBADF once released.
+    pub fn check_open(&self) -> Result<()> {
+        if self.is_released() {
+            Err(Error::errno_msg(
+                errno::EBADF,
+                "file handle already released",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The state translator `id` keeps for this fd.
+    pub fn ctx<T: FdCtx>(&self, id: XlId) -> Option<Arc<T>> {
+        let c = self
+            .ctxs
+            .lock()
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, c)| c.clone())?;
+        let any: Arc<dyn Any + Send + Sync> = c;
+        any.downcast::<T>().ok()
+    }
+
+    /// Translator `id`'s state, made by `make` if there is none yet.
+    pub fn ctx_or_insert<T: FdCtx>(&self, id: XlId, make: impl FnOnce() -> T) -> Result<Arc<T>> {
+        let mut v = self.ctxs.lock();
+        if let Some((_, c)) = v.iter().find(|(i, _)| *i == id) {
+            let any: Arc<dyn Any + Send + Sync> = c.clone();
+            return any
+                .downcast::<T>()
+                .map_err(|_| Error::errno_msg(errno::EINVAL, "fd state of another kind"));
+        }
+        let c = Arc::new(make());
+        v.push((id, c.clone()));
+        Ok(c)
+    }
+
+    /// Sets (or replaces) translator `id`'s state; returns what it
+    /// replaced, whose release the caller owns.
+    pub fn set_ctx(&self, id: XlId, c: Arc<dyn FdCtx>) -> Option<Arc<dyn FdCtx>> {
+        let mut v = self.ctxs.lock();
+        match v.iter_mut().find(|(i, _)| *i == id) {
+            Some(slot) => Some(std::mem::replace(&mut slot.1, c)),
+            None => {
+                v.push((id, c));
+                None
+            }
+        }
+    }
+
+    /// Releases the fd in every translator that holds state for it.
+    /// Idempotent.
+    pub async fn release(&self) {
+        for f in self.take_releases() {
+            f.await;
+        }
+    }
+
+    /// Releases the state of the translators `ids` only.
+    fn take_some(&self, ids: &[XlId]) -> Vec<BoxFuture<'static, ()>> {
+        let taken: Vec<_> = {
+            let mut v = self.ctxs.lock();
+            let (out, keep) = std::mem::take(&mut *v)
+                .into_iter()
+                .partition(|(i, _)| ids.contains(i));
+            *v = keep;
+            out
+        };
+        taken.iter().filter_map(|(_, c)| c.release(self)).collect()
+    }
+
+    fn take_releases(&self) -> Vec<BoxFuture<'static, ()>> {
+        if self.released.swap(true, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        let ctxs = std::mem::take(&mut *self.ctxs.lock());
+        ctxs.iter().filter_map(|(_, c)| c.release(self)).collect()
+    }
+}
+
+impl Drop for FdObj {
+    fn drop(&mut self) {
+        let work = self.take_releases();
+        if work.is_empty() {
+            return;
+        }
+        // Without a runtime the connections are going away anyway.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for f in work {
+                    f.await;
+                }
+            });
+        }
+    }
+}
+
+/// Releases `fd` in `xl` and every translator under it: its state there
+/// is stale (the file moved away from that subtree).
+pub async fn release_subtree(fd: &FdObj, xl: &dyn Xlator) {
+    fn ids(xl: &dyn Xlator, out: &mut Vec<XlId>) {
+        out.push(xl.id());
+        for c in xl.children() {
+            ids(&**c, out);
+        }
+    }
+    let mut all = Vec::new();
+    ids(xl, &mut all);
+    for f in fd.take_some(&all) {
+        f.await;
+    }
+}
+
+fn no_child(xl: &(impl Xlator + ?Sized), fop: &str) -> Error {
+    Error::errno_msg(
+        errno::ENOSYS,
+        format!("translator '{}' has no child for {fop}", xl.name()),
+    )
+}
+
+/// The first child, or ENOSYS naming the fop (a leaf that does not
+/// implement it).
+macro_rules! child {
+    ($self:ident, $fop:literal) => {
+        $self
+            .children()
+            .first()
+            .ok_or_else(|| no_child($self, $fop))?
+    };
+}
+
+#[async_trait]
+pub trait Xlator: Send + Sync {
+    /// The volfile section name ("vol-client-0", "vol-dht").
+    fn name(&self) -> &str;
+    /// The volfile type ("protocol/client").
+    fn xl_type(&self) -> &str;
+    /// The key of this instance's per-fd state.
+    fn id(&self) -> XlId;
+    fn children(&self) -> &[Arc<dyn Xlator>] {
+        &[]
+    }
+    /// Whether `name` is an xattr this translator keeps for itself: users
+    /// never see or set it (the official client hides the same ones).
+    fn hides_xattr(&self, _name: &[u8]) -> bool {
+        false
+    }
+    /// Closes connections now (volume teardown).
+    fn close(&self) {
+        for c in self.children() {
+            c.close();
+        }
+    }
+    /// Learns the translator's view of the volume again (a volume change
+    /// was announced).
+    async fn refresh(&self, ctx: &Ctx) {
+        for c in self.children() {
+            c.refresh(ctx).await;
+        }
+    }
+
+    // ---- inodes and names ----
+
+    /// Named (pargfid + bname) or nameless (gfid) lookup: `prestat` is the
+    /// entry, `poststat` the parent.
+    async fn lookup(&self, ctx: &Ctx, req: &LookupReq) -> Result<TwoIattRsp> {
+        child!(self, "lookup").lookup(ctx, req).await
+    }
+    async fn stat(&self, ctx: &Ctx, on: &Target, xdata: GfxDict) -> Result<IattRsp> {
+        child!(self, "stat").stat(ctx, on, xdata).await
+    }
+    async fn setattr(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        stbuf: Iatt,
+        valid: i32,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        child!(self, "setattr")
+            .setattr(ctx, on, stbuf, valid, xdata)
+            .await
+    }
+    async fn truncate(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        offset: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        child!(self, "truncate")
+            .truncate(ctx, on, offset, xdata)
+            .await
+    }
+    async fn access(&self, ctx: &Ctx, req: &AccessReq) -> Result<CommonRsp> {
+        child!(self, "access").access(ctx, req).await
+    }
+    async fn readlink(&self, ctx: &Ctx, req: &ReadlinkReq) -> Result<ReadlinkRsp> {
+        child!(self, "readlink").readlink(ctx, req).await
+    }
+    async fn statfs(&self, ctx: &Ctx, req: &StatfsReq) -> Result<StatfsRsp> {
+        child!(self, "statfs").statfs(ctx, req).await
+    }
+    async fn mknod(&self, ctx: &Ctx, req: &MknodReq) -> Result<ThreeIattRsp> {
+        child!(self, "mknod").mknod(ctx, req).await
+    }
+    async fn mkdir(&self, ctx: &Ctx, req: &MkdirReq) -> Result<ThreeIattRsp> {
+        child!(self, "mkdir").mkdir(ctx, req).await
+    }
+    async fn symlink(&self, ctx: &Ctx, req: &SymlinkReq) -> Result<ThreeIattRsp> {
+        child!(self, "symlink").symlink(ctx, req).await
+    }
+    async fn link(&self, ctx: &Ctx, req: &LinkReq) -> Result<ThreeIattRsp> {
+        child!(self, "link").link(ctx, req).await
+    }
+    async fn unlink(&self, ctx: &Ctx, req: &UnlinkReq) -> Result<TwoIattRsp> {
+        child!(self, "unlink").unlink(ctx, req).await
+    }
+    async fn rmdir(&self, ctx: &Ctx, req: &RmdirReq) -> Result<TwoIattRsp> {
+        child!(self, "rmdir").rmdir(ctx, req).await
+    }
+    async fn rename(&self, ctx: &Ctx, req: &RenameReq) -> Result<RenameRsp> {
+        child!(self, "rename").rename(ctx, req).await
+    }
+
+    // ---- xattrs and cluster locks (inode or fd) ----
+
+    /// `name` empty lists every xattr.
+    async fn getxattr(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        name: &[u8],
+        xdata: GfxDict,
+    ) -> Result<DictRsp> {
+        child!(self, "getxattr")
+            .getxattr(ctx, on, name, xdata)
+            .await
+    }
+    async fn setxattr(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        dict: GfxDict,
+        flags: u32,
+        xdata: GfxDict,
+    ) -> Result<CommonRsp> {
+        child!(self, "setxattr")
+            .setxattr(ctx, on, dict, flags, xdata)
+            .await
+    }
+    async fn removexattr(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        name: &[u8],
+        xdata: GfxDict,
+    ) -> Result<CommonRsp> {
+        child!(self, "removexattr")
+            .removexattr(ctx, on, name, xdata)
+            .await
+    }
+    /// INODELK in lock domain `domain`; `cmd` is lock::GETLK/SETLK/SETLKW.
+    async fn inodelk(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        domain: &[u8],
+        cmd: u32,
+        flock: &Flock,
+        xdata: GfxDict,
+    ) -> Result<CommonRsp> {
+        child!(self, "inodelk")
+            .inodelk(ctx, on, domain, cmd, flock, xdata)
+            .await
+    }
+    /// ENTRYLK on `name` in directory `on` (empty name: the directory).
+    #[allow(clippy::too_many_arguments)]
+    async fn entrylk(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        domain: &[u8],
+        name: &[u8],
+        cmd: u32,
+        kind: u32,
+        xdata: GfxDict,
+    ) -> Result<CommonRsp> {
+        child!(self, "entrylk")
+            .entrylk(ctx, on, domain, name, cmd, kind, xdata)
+            .await
+    }
+    /// XATTROP: `optype` e.g. 0 = ADD_ARRAY of big-endian int32s.
+    async fn xattrop(
+        &self,
+        ctx: &Ctx,
+        on: &Target,
+        optype: u32,
+        dict: GfxDict,
+        xdata: GfxDict,
+    ) -> Result<DictRsp> {
+        child!(self, "xattrop")
+            .xattrop(ctx, on, optype, dict, xdata)
+            .await
+    }
+
+    // ---- open files ----
+
+    /// CREATE: `fd` (already carrying the proposed gfid and the flags)
+    /// becomes the open file.
+    async fn create(&self, ctx: &Ctx, req: &CreateReq, fd: &FdRef) -> Result<CreateRsp> {
+        child!(self, "create").create(ctx, req, fd).await
+    }
+    /// OPEN or OPENDIR (by `fd.is_dir`) of `fd.gfid()` with `fd.flags`.
+    async fn open(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
+        child!(self, "open").open(ctx, fd, xdata).await
+    }
+    /// READ; the data follows the reply.
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        size: u32,
+        xdata: GfxDict,
+    ) -> Result<(ReadRsp, Bytes)> {
+        child!(self, "read")
+            .read(ctx, fd, offset, size, xdata)
+            .await
+    }
+    async fn write(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        data: Bytes,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        child!(self, "write")
+            .write(ctx, fd, offset, data, xdata)
+            .await
+    }
+    async fn flush(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
+        child!(self, "flush").flush(ctx, fd, xdata).await
+    }
+    /// FSYNC, or FSYNCDIR for a directory fd.
+    async fn fsync(&self, ctx: &Ctx, fd: &FdRef, datasync: bool, xdata: GfxDict) -> Result<()> {
+        child!(self, "fsync").fsync(ctx, fd, datasync, xdata).await
+    }
+    /// FALLOCATE with FALLOC_FL_* `mode` (no PUNCH_HOLE/ZERO_RANGE: those
+    /// are `discard` and `zerofill`).
+    async fn fallocate(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        mode: u32,
+        offset: u64,
+        len: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        child!(self, "fallocate")
+            .fallocate(ctx, fd, mode, offset, len, xdata)
+            .await
+    }
+    async fn discard(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        len: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        child!(self, "discard")
+            .discard(ctx, fd, offset, len, xdata)
+            .await
+    }
+    async fn zerofill(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        len: u64,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        child!(self, "zerofill")
+            .zerofill(ctx, fd, offset, len, xdata)
+            .await
+    }
+    /// SEEK_DATA / SEEK_HOLE (`what` 3 / 4).
+    async fn seek(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        what: i32,
+        xdata: GfxDict,
+    ) -> Result<SeekRsp> {
+        child!(self, "seek")
+            .seek(ctx, fd, offset, what, xdata)
+            .await
+    }
+    /// POSIX record lock; the owner is `ctx.lk_owner`.
+    async fn lk(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        cmd: u32,
+        flock: &Flock,
+        xdata: GfxDict,
+    ) -> Result<LkRsp> {
+        child!(self, "lk").lk(ctx, fd, cmd, flock, xdata).await
+    }
+    /// Plain READDIR after cookie `offset`.
+    async fn readdir(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        size: u32,
+        xdata: GfxDict,
+    ) -> Result<ReaddirRsp> {
+        child!(self, "readdir")
+            .readdir(ctx, fd, offset, size, xdata)
+            .await
+    }
+    /// READDIRP after cookie `offset`; an empty batch is the end.
+    async fn readdirp(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        size: u32,
+        xdata: GfxDict,
+    ) -> Result<ReaddirpRsp> {
+        child!(self, "readdirp")
+            .readdirp(ctx, fd, offset, size, xdata)
+            .await
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_file_range(
+        &self,
+        ctx: &Ctx,
+        fd_in: &FdRef,
+        off_in: u64,
+        fd_out: &FdRef,
+        off_out: u64,
+        len: u32,
+        xdata: GfxDict,
+    ) -> Result<ThreeIattRsp> {
+        child!(self, "copy_file_range")
+            .copy_file_range(ctx, fd_in, off_in, fd_out, off_out, len, xdata)
+            .await
+    }
+}
+
+/// A wire request that a translator can be asked for as a whole: lets
+/// cluster translators send "this request to child i" generically.
+pub trait XlRequest: Sync {
+    type Reply: Send;
+    fn send<'a>(&'a self, xl: &'a dyn Xlator, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self::Reply>>;
+}
+
+macro_rules! xl_request {
+    ($req:ty => $rsp:ty, |$s:ident, $xl:ident, $ctx:ident| $call:expr) => {
+        impl XlRequest for $req {
+            type Reply = $rsp;
+            fn send<'a>(
+                &'a self,
+                $xl: &'a dyn Xlator,
+                $ctx: &'a Ctx,
+            ) -> BoxFuture<'a, Result<$rsp>> {
+                let $s = self;
+                Box::pin(async move { $call.await })
+            }
+        }
+    };
+}
+
+xl_request!(LookupReq => TwoIattRsp, |r, xl, ctx| xl.lookup(ctx, r));
+xl_request!(AccessReq => CommonRsp, |r, xl, ctx| xl.access(ctx, r));
+xl_request!(ReadlinkReq => ReadlinkRsp, |r, xl, ctx| xl.readlink(ctx, r));
+xl_request!(StatfsReq => StatfsRsp, |r, xl, ctx| xl.statfs(ctx, r));
+xl_request!(MknodReq => ThreeIattRsp, |r, xl, ctx| xl.mknod(ctx, r));
+xl_request!(MkdirReq => ThreeIattRsp, |r, xl, ctx| xl.mkdir(ctx, r));
+xl_request!(SymlinkReq => ThreeIattRsp, |r, xl, ctx| xl.symlink(ctx, r));
+xl_request!(LinkReq => ThreeIattRsp, |r, xl, ctx| xl.link(ctx, r));
+xl_request!(UnlinkReq => TwoIattRsp, |r, xl, ctx| xl.unlink(ctx, r));
+xl_request!(RmdirReq => TwoIattRsp, |r, xl, ctx| xl.rmdir(ctx, r));
+xl_request!(RenameReq => RenameRsp, |r, xl, ctx| xl.rename(ctx, r));
+xl_request!(StatReq => IattRsp, |r, xl, ctx| xl.stat(
+    ctx,
+    &Target::Inode(r.gfid),
+    r.xdata.clone()
+));
+xl_request!(SetattrReq => TwoIattRsp, |r, xl, ctx| xl.setattr(
+    ctx,
+    &Target::Inode(r.gfid),
+    r.stbuf,
+    r.valid,
+    r.xdata.clone()
+));
+xl_request!(TruncateReq => TwoIattRsp, |r, xl, ctx| xl.truncate(
+    ctx,
+    &Target::Inode(r.gfid),
+    r.offset,
+    r.xdata.clone()
+));
+xl_request!(GetxattrReq => DictRsp, |r, xl, ctx| xl.getxattr(
+    ctx,
+    &Target::Inode(r.gfid),
+    &r.name,
+    r.xdata.clone()
+));
+xl_request!(SetxattrReq => CommonRsp, |r, xl, ctx| xl.setxattr(
+    ctx,
+    &Target::Inode(r.gfid),
+    r.dict.clone(),
+    r.flags,
+    r.xdata.clone()
+));
+xl_request!(RemovexattrReq => CommonRsp, |r, xl, ctx| xl.removexattr(
+    ctx,
+    &Target::Inode(r.gfid),
+    &r.name,
+    r.xdata.clone()
+));
+xl_request!(InodelkReq => CommonRsp, |r, xl, ctx| xl.inodelk(
+    ctx,
+    &Target::Inode(r.gfid),
+    &r.volume,
+    r.cmd,
+    &r.flock,
+    r.xdata.clone()
+));
+xl_request!(EntrylkReq => CommonRsp, |r, xl, ctx| xl.entrylk(
+    ctx,
+    &Target::Inode(r.gfid),
+    &r.volume,
+    &r.name,
+    r.cmd,
+    r.kind,
+    r.xdata.clone()
+));
+xl_request!(XattropReq => DictRsp, |r, xl, ctx| xl.xattrop(
+    ctx,
+    &Target::Inode(r.gfid),
+    r.flags,
+    r.dict.clone(),
+    r.xdata.clone()
+));
