@@ -44,6 +44,14 @@ impl ClientXl {
     /// The session and the fd's number on it, opening or reopening first
     /// when the fd has none on this connection.
     async fn remote(&self, ctx: &Ctx, fd: &FdRef) -> Result<(Session, i64)> {
+        self.remote_as(ctx, fd, oflags::CREAT | oflags::EXCL | oflags::TRUNC)
+            .await
+    }
+
+    /// As `remote`, opening with the fd's flags minus `strip`: an OPEN
+    /// asked for by the caller keeps O_TRUNC; an open made on the fd's
+    /// behalf later (reopen, open-behind, a moved file) must not truncate.
+    async fn remote_as(&self, ctx: &Ctx, fd: &FdRef, strip: u32) -> Result<(Session, i64)> {
         fd.check_open()?;
         let session = self.brick.session().await?;
         let r = fd.ctx_or_insert(self.id, || RemoteFd::new(self.brick.clone()))?;
@@ -51,7 +59,7 @@ impl ClientXl {
         if generation == session.generation {
             return Ok((session, num));
         }
-        let flags = fd.flags & !(oflags::CREAT | oflags::EXCL | oflags::TRUNC);
+        let flags = fd.flags & !strip;
         let new = open_remote(&self.brick, &session, ctx, fd.gfid(), flags, fd.is_dir).await?;
         let raced = {
             let mut st = r.state.lock();
@@ -479,7 +487,12 @@ impl Xlator for ClientXl {
         Ok(rsp)
     }
     async fn open(&self, ctx: &Ctx, fd: &FdRef, _xdata: GfxDict) -> Result<()> {
-        self.remote(ctx, fd).await.map(drop)
+        // O_TRUNC acts on the caller's first OPEN only, never on a reopen.
+        let mut strip = oflags::CREAT | oflags::EXCL;
+        if fd.lazy || fd.ctx::<RemoteFd>(self.id).is_some() {
+            strip |= oflags::TRUNC;
+        }
+        self.remote_as(ctx, fd, strip).await.map(drop)
     }
     async fn read(
         &self,

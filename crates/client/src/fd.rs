@@ -88,8 +88,12 @@ impl Fd {
     }
 
     /// Makes sure a lazily opened fd exists on the bricks now (before the
-    /// file's last name goes away, for example).
+    /// file's last name goes away, for example). Other fds are open
+    /// already.
     pub async fn open_now(&self, ctx: &Ctx) -> Result<()> {
+        if !self.fd.lazy {
+            return Ok(());
+        }
         self.vol.top().open(ctx, &self.fd, GfxDict::new()).await
     }
 
