@@ -301,6 +301,13 @@ impl Xlator for ClientXl {
         self.call(ctx, req).await
     }
     async fn rename(&self, ctx: &Ctx, req: &RenameReq) -> Result<RenameRsp> {
+        if req.xdata.get(crate::distribute::NOREPLACE_KEY).is_some() {
+            // No translator above enforced it; the brick would replace.
+            return Err(crate::Error::errno_msg(
+                proto::errno::EOPNOTSUPP,
+                "RENAME_NOREPLACE reached a brick unenforced",
+            ));
+        }
         self.call(ctx, req).await
     }
 

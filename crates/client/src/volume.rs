@@ -446,6 +446,40 @@ impl Volume {
         newparent: Gfid,
         newname: &[u8],
     ) -> Result<Iatt> {
+        self.rename_with(
+            ctx,
+            (oldparent, oldname),
+            (newparent, newname),
+            GfxDict::new(),
+        )
+        .await
+    }
+
+    /// renameat2(RENAME_NOREPLACE): EEXIST if the target exists, decided
+    /// under the target name's namespace lock (see distribute's rename).
+    pub async fn rename_noreplace(
+        &self,
+        ctx: &Ctx,
+        oldparent: Gfid,
+        oldname: &[u8],
+        newparent: Gfid,
+        newname: &[u8],
+    ) -> Result<Iatt> {
+        let x = GfxDict::new().with(
+            crate::distribute::NOREPLACE_KEY,
+            DictValue::Str(b"yes".to_vec()),
+        );
+        self.rename_with(ctx, (oldparent, oldname), (newparent, newname), x)
+            .await
+    }
+
+    async fn rename_with(
+        &self,
+        ctx: &Ctx,
+        (oldparent, oldname): (Gfid, &[u8]),
+        (newparent, newname): (Gfid, &[u8]),
+        xdata: GfxDict,
+    ) -> Result<Iatt> {
         check_name(oldname)?;
         check_name(newname)?;
         let req = RenameReq {
@@ -453,7 +487,7 @@ impl Volume {
             newgfid: newparent,
             oldbname: oldname.to_vec(),
             newbname: newname.to_vec(),
-            xdata: GfxDict::new(),
+            xdata,
         };
         Ok(self.send(ctx, &req).await?.stat)
     }

@@ -15,12 +15,14 @@
 //! With one subvolume everything passes straight through (the official
 //! client does the same), except that new directories still get a layout.
 
+mod dirs;
 mod entry;
 mod fd_ops;
 mod locks;
 mod lookup;
 pub mod migration;
 pub mod readdir;
+mod rename;
 mod space;
 mod xl;
 
@@ -41,6 +43,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 pub use migration::Phase;
+pub use rename::NOREPLACE_KEY;
 pub use space::FreeLimit;
 
 /// Name of the layout xattr (option `xattr-name`, default).
