@@ -202,6 +202,16 @@ impl Xlator for ClientXl {
     fn close(&self) {
         self.brick.close();
     }
+    /// What storage/posix keeps on every inode for itself (the official
+    /// client hides these too).
+    fn hides_xattr(&self, name: &[u8]) -> bool {
+        const EXACT: &[&[u8]] = &[
+            b"trusted.gfid",
+            b"trusted.glusterfs.volume-id",
+            b"trusted.glusterfs.mdata",
+        ];
+        EXACT.contains(&name) || name.starts_with(b"trusted.gfid2path.")
+    }
     async fn refresh(&self, _ctx: &Ctx) {}
 
     async fn lookup(&self, ctx: &Ctx, req: &LookupReq) -> Result<TwoIattRsp> {

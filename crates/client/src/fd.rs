@@ -6,10 +6,10 @@
 //! on) in the fd itself. Dropping the last clone releases it.
 
 use crate::error::{Error, Result};
-use crate::volume::{setattr_args, xattr_value, Ctx, DirEntry, SetAttr, Volume};
-use crate::xlator::{FdRef, Target};
+use crate::volume::{Ctx, DirEntry, Volume};
+use crate::xlator::FdRef;
 use bytes::{Bytes, BytesMut};
-use proto::dict::{DictValue, GfxDict};
+use proto::dict::GfxDict;
 use proto::errno;
 use proto::fops::*;
 use proto::iatt::{Flock, Iatt};
@@ -83,8 +83,8 @@ impl Fd {
         self.fd.flags
     }
 
-    fn on(&self) -> Target {
-        Target::Fd(self.fd.clone())
+    pub(crate) fn fd_ref(&self) -> &FdRef {
+        &self.fd
     }
 
     /// Makes sure a lazily opened fd exists on the bricks now (before the
@@ -174,25 +174,6 @@ impl Fd {
         Ok((rsp.op_ret.max(0) as usize, rsp.poststat))
     }
 
-    pub async fn fstat(&self, ctx: &Ctx) -> Result<Iatt> {
-        let top = self.vol.top();
-        Ok(top.stat(ctx, &self.on(), GfxDict::new()).await?.stat)
-    }
-
-    pub async fn ftruncate(&self, ctx: &Ctx, size: u64) -> Result<Iatt> {
-        let top = self.vol.top();
-        let r = top.truncate(ctx, &self.on(), size, GfxDict::new()).await?;
-        Ok(r.poststat)
-    }
-
-    pub async fn fsetattr(&self, ctx: &Ctx, attr: &SetAttr) -> Result<Iatt> {
-        let (stbuf, valid) = setattr_args(attr);
-        let top = self.vol.top();
-        let on = self.on();
-        let r = top.setattr(ctx, &on, stbuf, valid, GfxDict::new()).await?;
-        Ok(r.poststat)
-    }
-
     pub async fn fsync(&self, ctx: &Ctx, datasync: bool) -> Result<()> {
         let top = self.vol.top();
         top.fsync(ctx, &self.fd, datasync, GfxDict::new()).await
@@ -268,77 +249,6 @@ impl Fd {
         Ok(r.op_ret.max(0) as usize)
     }
 
-    pub async fn fsetxattr(&self, ctx: &Ctx, name: &str, value: &[u8], flags: u32) -> Result<()> {
-        let dict = GfxDict::new().with(name, DictValue::Ptr(value.to_vec()));
-        let top = self.vol.top();
-        top.setxattr(ctx, &self.on(), dict, flags, GfxDict::new())
-            .await?;
-        Ok(())
-    }
-
-    pub async fn fgetxattr(&self, ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
-        let top = self.vol.top();
-        let r = top
-            .getxattr(ctx, &self.on(), name.as_bytes(), GfxDict::new())
-            .await?;
-        xattr_value(&r.dict, name)
-    }
-
-    pub async fn fremovexattr(&self, ctx: &Ctx, name: &str) -> Result<()> {
-        let top = self.vol.top();
-        top.removexattr(ctx, &self.on(), name.as_bytes(), GfxDict::new())
-            .await?;
-        Ok(())
-    }
-
-    /// FINODELK: as [`Volume::inodelk`], through this fd.
-    pub async fn finodelk(&self, ctx: &Ctx, domain: &str, cmd: u32, flock: &Flock) -> Result<()> {
-        let top = self.vol.top();
-        top.inodelk(
-            ctx,
-            &self.on(),
-            domain.as_bytes(),
-            cmd,
-            flock,
-            GfxDict::new(),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// FENTRYLK: as [`Volume::entrylk`], through this directory fd.
-    pub async fn fentrylk(
-        &self,
-        ctx: &Ctx,
-        domain: &str,
-        name: Option<&[u8]>,
-        cmd: u32,
-        kind: u32,
-    ) -> Result<()> {
-        let name = name.unwrap_or_default();
-        let top = self.vol.top();
-        top.entrylk(
-            ctx,
-            &self.on(),
-            domain.as_bytes(),
-            name,
-            cmd,
-            kind,
-            GfxDict::new(),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// FXATTROP: as [`Volume::xattrop`], through this fd.
-    pub async fn fxattrop(&self, ctx: &Ctx, optype: u32, dict: GfxDict) -> Result<GfxDict> {
-        let top = self.vol.top();
-        let r = top
-            .xattrop(ctx, &self.on(), optype, dict, GfxDict::new())
-            .await?;
-        Ok(r.dict)
-    }
-
     /// Plain READDIR (names only, no attributes) after cookie `offset`.
     pub async fn readdir(&self, ctx: &Ctx, offset: u64, size: u32) -> Result<Vec<DirEntry>> {
         let top = self.vol.top();
@@ -348,13 +258,7 @@ impl Fd {
         Ok(r.entries
             .0
             .into_iter()
-            .map(|e| DirEntry {
-                name: e.name,
-                d_ino: e.d_ino,
-                d_off: e.d_off,
-                d_type: e.d_type,
-                stat: None,
-            })
+            .map(|e| dir_entry(e.name, e.d_ino, e.d_off, e.d_type, None))
             .collect())
     }
 
@@ -368,12 +272,9 @@ impl Fd {
         Ok(r.entries
             .0
             .into_iter()
-            .map(|e| DirEntry {
-                name: e.name,
-                d_ino: e.d_ino,
-                d_off: e.d_off,
-                d_type: e.d_type,
-                stat: e.stat.is_valid().then_some(e.stat),
+            .map(|e| {
+                let stat = e.stat.is_valid().then_some(e.stat);
+                dir_entry(e.name, e.d_ino, e.d_off, e.d_type, stat)
             })
             .collect())
     }
@@ -381,5 +282,15 @@ impl Fd {
     /// Closes the fd on the bricks (RELEASE/RELEASEDIR). Idempotent.
     pub async fn release(&self) {
         self.fd.release().await;
+    }
+}
+
+fn dir_entry(name: Vec<u8>, d_ino: u64, d_off: u64, d_type: u32, stat: Option<Iatt>) -> DirEntry {
+    DirEntry {
+        name,
+        d_ino,
+        d_off,
+        d_type,
+        stat,
     }
 }

@@ -8,6 +8,7 @@
 //! Volume::close()  -- instant: every timer belongs to its connection
 //! ```
 
+mod attrs;
 pub mod client_xl;
 pub mod dht_hash;
 pub mod dht_layout;

@@ -9,12 +9,12 @@ use crate::mgmt::{Mgmt, GLUSTERD_PORT};
 use crate::registry::{BuildEnv, Built};
 use crate::volfile::Volfile;
 use crate::xlator::XlRequest;
-use crate::xlator::{FdObj, Target, Xlator};
+use crate::xlator::{FdObj, Xlator};
 use parking_lot::RwLock;
 use proto::dict::{DictValue, GfxDict};
 use proto::errno;
 use proto::fops::*;
-use proto::iatt::{valid, Flock, Iatt, Statfs};
+use proto::iatt::{valid, Iatt, Statfs};
 use proto::Gfid;
 use rpc::ConnectionOptions;
 use std::sync::Arc;
@@ -280,32 +280,6 @@ impl Volume {
         Ok((parent, name))
     }
 
-    pub async fn stat(&self, ctx: &Ctx, gfid: Gfid) -> Result<Iatt> {
-        let on = Target::Inode(gfid);
-        valid_stat(
-            self.top().stat(ctx, &on, GfxDict::new()).await?.stat,
-            "STAT",
-        )
-    }
-
-    pub async fn setattr(&self, ctx: &Ctx, gfid: Gfid, attr: &SetAttr) -> Result<Iatt> {
-        let (stbuf, valid) = setattr_args(attr);
-        let on = Target::Inode(gfid);
-        let top = self.top();
-        let r = top.setattr(ctx, &on, stbuf, valid, GfxDict::new()).await?;
-        Ok(r.poststat)
-    }
-
-    pub async fn truncate(&self, ctx: &Ctx, gfid: Gfid, size: u64) -> Result<Iatt> {
-        let req = TruncateReq {
-            gfid,
-            offset: size,
-            xdata: GfxDict::new(),
-        };
-        let rsp = self.send(ctx, &req).await?;
-        Ok(rsp.poststat)
-    }
-
     pub async fn access(&self, ctx: &Ctx, gfid: Gfid, mask: u32) -> Result<()> {
         let req = AccessReq {
             gfid,
@@ -562,130 +536,6 @@ impl Volume {
         dir.release().await;
         result.map(|()| out)
     }
-
-    // ---- extended attributes ----
-
-    pub async fn setxattr(
-        &self,
-        ctx: &Ctx,
-        gfid: Gfid,
-        name: &str,
-        value: &[u8],
-        flags: u32,
-    ) -> Result<()> {
-        let req = SetxattrReq {
-            gfid,
-            flags,
-            dict: GfxDict::new().with(name, DictValue::Ptr(value.to_vec())),
-            xdata: GfxDict::new(),
-        };
-        self.send(ctx, &req).await?;
-        Ok(())
-    }
-
-    pub async fn getxattr(&self, ctx: &Ctx, gfid: Gfid, name: &str) -> Result<Vec<u8>> {
-        let req = GetxattrReq {
-            gfid,
-            namelen: name.len() as u32,
-            name: name.as_bytes().to_vec(),
-            xdata: GfxDict::new(),
-        };
-        let rsp = self.send(ctx, &req).await?;
-        xattr_value(&rsp.dict, name)
-    }
-
-    /// Names of all extended attributes the brick shows.
-    pub async fn listxattr(&self, ctx: &Ctx, gfid: Gfid) -> Result<Vec<Vec<u8>>> {
-        let req = GetxattrReq {
-            gfid,
-            namelen: 0,
-            name: Vec::new(),
-            xdata: GfxDict::new(),
-        };
-        let rsp = self.send(ctx, &req).await?;
-        Ok(rsp.dict.pairs.into_iter().map(|(k, _)| k).collect())
-    }
-
-    pub async fn removexattr(&self, ctx: &Ctx, gfid: Gfid, name: &str) -> Result<()> {
-        let req = RemovexattrReq {
-            gfid,
-            name: name.as_bytes().to_vec(),
-            xdata: GfxDict::new(),
-        };
-        self.send(ctx, &req).await?;
-        Ok(())
-    }
-}
-
-impl Volume {
-    // ---- cluster locks and changelog ops (used by AFR/EC/DHT) ----
-
-    /// INODELK in lock `domain`: `cmd` is lock::GETLK/SETLK/SETLKW, the
-    /// owner is `ctx.lk_owner`.
-    pub async fn inodelk(
-        &self,
-        ctx: &Ctx,
-        gfid: Gfid,
-        domain: &str,
-        cmd: u32,
-        flock: &Flock,
-    ) -> Result<()> {
-        let req = InodelkReq {
-            gfid,
-            cmd,
-            kind: flock.kind,
-            flock: flock.clone(),
-            volume: domain.as_bytes().to_vec(),
-            xdata: GfxDict::new(),
-        };
-        self.send(ctx, &req).await?;
-        Ok(())
-    }
-
-    /// ENTRYLK on `name` in directory `gfid` (None: the whole directory).
-    /// `cmd`: lock::ENTRYLK_LOCK/UNLOCK/LOCK_NB; `kind`: RDLCK or WRLCK.
-    pub async fn entrylk(
-        &self,
-        ctx: &Ctx,
-        gfid: Gfid,
-        domain: &str,
-        name: Option<&[u8]>,
-        cmd: u32,
-        kind: u32,
-    ) -> Result<()> {
-        let name = name.unwrap_or_default().to_vec();
-        let req = EntrylkReq {
-            gfid,
-            cmd,
-            kind,
-            namelen: name.len() as u64,
-            name,
-            volume: domain.as_bytes().to_vec(),
-            xdata: GfxDict::new(),
-        };
-        self.send(ctx, &req).await?;
-        Ok(())
-    }
-
-    /// XATTROP: atomically combines `dict`'s values with the xattrs
-    /// (`optype` e.g. 0 = ADD_ARRAY of big-endian int32s); returns the
-    /// resulting values.
-    pub async fn xattrop(
-        &self,
-        ctx: &Ctx,
-        gfid: Gfid,
-        optype: u32,
-        dict: GfxDict,
-    ) -> Result<GfxDict> {
-        let req = XattropReq {
-            gfid,
-            flags: optype,
-            dict,
-            xdata: GfxDict::new(),
-        };
-        let rsp = self.send(ctx, &req).await?;
-        Ok(rsp.dict)
-    }
 }
 
 pub(crate) fn xattr_value(dict: &GfxDict, name: &str) -> Result<Vec<u8>> {
@@ -713,7 +563,7 @@ fn gfid_req() -> GfxDict {
     GfxDict::new().with("gfid-req", DictValue::Gfid(Gfid::random()))
 }
 
-fn valid_stat(stat: Iatt, fop: &str) -> Result<Iatt> {
+pub(crate) fn valid_stat(stat: Iatt, fop: &str) -> Result<Iatt> {
     if stat.is_valid() {
         Ok(stat)
     } else {

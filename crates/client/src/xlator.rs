@@ -252,19 +252,16 @@ fn no_child(xl: &(impl Xlator + ?Sized), fop: &str) -> Error {
     )
 }
 
-/// The first child, or ENOSYS naming the fop (a leaf that does not
-/// implement it).
-macro_rules! child {
-    ($self:ident, $fop:literal) => {
-        $self
-            .children()
-            .first()
-            .ok_or_else(|| no_child($self, $fop))?
-    };
-}
-
-#[async_trait]
-pub trait Xlator: Send + Sync {
+/// Declares the translator trait: the methods every translator defines,
+/// then one method per fop whose default hands the call, unchanged, to the
+/// first child (ENOSYS naming the fop for a leaf that lacks it).
+macro_rules! xlator_trait {
+    ($(
+        $(#[$m:meta])*
+        fn $fop:ident(&self, $($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;
+    )*) => {
+        #[async_trait]
+        pub trait Xlator: Send + Sync {
     /// The volfile section name ("vol-client-0", "vol-dht").
     fn name(&self) -> &str;
     /// The volfile type ("protocol/client").
@@ -293,298 +290,81 @@ pub trait Xlator: Send + Sync {
         }
     }
 
+            $(
+                $(#[$m])*
+                #[allow(clippy::too_many_arguments)]
+                async fn $fop(&self, $($arg: $ty),*) -> Result<$ret> {
+                    self.children()
+                        .first()
+                        .ok_or_else(|| no_child(self, stringify!($fop)))?
+                        .$fop($($arg),*)
+                        .await
+                }
+            )*
+        }
+    };
+}
+
+xlator_trait! {
     // ---- inodes and names ----
 
     /// Named (pargfid + bname) or nameless (gfid) lookup: `prestat` is the
     /// entry, `poststat` the parent.
-    async fn lookup(&self, ctx: &Ctx, req: &LookupReq) -> Result<TwoIattRsp> {
-        child!(self, "lookup").lookup(ctx, req).await
-    }
-    async fn stat(&self, ctx: &Ctx, on: &Target, xdata: GfxDict) -> Result<IattRsp> {
-        child!(self, "stat").stat(ctx, on, xdata).await
-    }
-    async fn setattr(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        stbuf: Iatt,
-        valid: i32,
-        xdata: GfxDict,
-    ) -> Result<TwoIattRsp> {
-        child!(self, "setattr")
-            .setattr(ctx, on, stbuf, valid, xdata)
-            .await
-    }
-    async fn truncate(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        offset: u64,
-        xdata: GfxDict,
-    ) -> Result<TwoIattRsp> {
-        child!(self, "truncate")
-            .truncate(ctx, on, offset, xdata)
-            .await
-    }
-    async fn access(&self, ctx: &Ctx, req: &AccessReq) -> Result<CommonRsp> {
-        child!(self, "access").access(ctx, req).await
-    }
-    async fn readlink(&self, ctx: &Ctx, req: &ReadlinkReq) -> Result<ReadlinkRsp> {
-        child!(self, "readlink").readlink(ctx, req).await
-    }
-    async fn statfs(&self, ctx: &Ctx, req: &StatfsReq) -> Result<StatfsRsp> {
-        child!(self, "statfs").statfs(ctx, req).await
-    }
-    async fn mknod(&self, ctx: &Ctx, req: &MknodReq) -> Result<ThreeIattRsp> {
-        child!(self, "mknod").mknod(ctx, req).await
-    }
-    async fn mkdir(&self, ctx: &Ctx, req: &MkdirReq) -> Result<ThreeIattRsp> {
-        child!(self, "mkdir").mkdir(ctx, req).await
-    }
-    async fn symlink(&self, ctx: &Ctx, req: &SymlinkReq) -> Result<ThreeIattRsp> {
-        child!(self, "symlink").symlink(ctx, req).await
-    }
-    async fn link(&self, ctx: &Ctx, req: &LinkReq) -> Result<ThreeIattRsp> {
-        child!(self, "link").link(ctx, req).await
-    }
-    async fn unlink(&self, ctx: &Ctx, req: &UnlinkReq) -> Result<TwoIattRsp> {
-        child!(self, "unlink").unlink(ctx, req).await
-    }
-    async fn rmdir(&self, ctx: &Ctx, req: &RmdirReq) -> Result<TwoIattRsp> {
-        child!(self, "rmdir").rmdir(ctx, req).await
-    }
-    async fn rename(&self, ctx: &Ctx, req: &RenameReq) -> Result<RenameRsp> {
-        child!(self, "rename").rename(ctx, req).await
-    }
+    fn lookup(&self, ctx: &Ctx, req: &LookupReq) -> TwoIattRsp;
+    fn stat(&self, ctx: &Ctx, on: &Target, xdata: GfxDict) -> IattRsp;
+    fn setattr(&self, ctx: &Ctx, on: &Target, stbuf: Iatt, valid: i32, xdata: GfxDict) -> TwoIattRsp;
+    fn truncate(&self, ctx: &Ctx, on: &Target, offset: u64, xdata: GfxDict) -> TwoIattRsp;
+    fn access(&self, ctx: &Ctx, req: &AccessReq) -> CommonRsp;
+    fn readlink(&self, ctx: &Ctx, req: &ReadlinkReq) -> ReadlinkRsp;
+    fn statfs(&self, ctx: &Ctx, req: &StatfsReq) -> StatfsRsp;
+    fn mknod(&self, ctx: &Ctx, req: &MknodReq) -> ThreeIattRsp;
+    fn mkdir(&self, ctx: &Ctx, req: &MkdirReq) -> ThreeIattRsp;
+    fn symlink(&self, ctx: &Ctx, req: &SymlinkReq) -> ThreeIattRsp;
+    fn link(&self, ctx: &Ctx, req: &LinkReq) -> ThreeIattRsp;
+    fn unlink(&self, ctx: &Ctx, req: &UnlinkReq) -> TwoIattRsp;
+    fn rmdir(&self, ctx: &Ctx, req: &RmdirReq) -> TwoIattRsp;
+    fn rename(&self, ctx: &Ctx, req: &RenameReq) -> RenameRsp;
 
     // ---- xattrs and cluster locks (inode or fd) ----
 
     /// `name` empty lists every xattr.
-    async fn getxattr(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        name: &[u8],
-        xdata: GfxDict,
-    ) -> Result<DictRsp> {
-        child!(self, "getxattr")
-            .getxattr(ctx, on, name, xdata)
-            .await
-    }
-    async fn setxattr(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        dict: GfxDict,
-        flags: u32,
-        xdata: GfxDict,
-    ) -> Result<CommonRsp> {
-        child!(self, "setxattr")
-            .setxattr(ctx, on, dict, flags, xdata)
-            .await
-    }
-    async fn removexattr(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        name: &[u8],
-        xdata: GfxDict,
-    ) -> Result<CommonRsp> {
-        child!(self, "removexattr")
-            .removexattr(ctx, on, name, xdata)
-            .await
-    }
+    fn getxattr(&self, ctx: &Ctx, on: &Target, name: &[u8], xdata: GfxDict) -> DictRsp;
+    fn setxattr(&self, ctx: &Ctx, on: &Target, dict: GfxDict, flags: u32, xdata: GfxDict) -> CommonRsp;
+    fn removexattr(&self, ctx: &Ctx, on: &Target, name: &[u8], xdata: GfxDict) -> CommonRsp;
     /// INODELK in lock domain `domain`; `cmd` is lock::GETLK/SETLK/SETLKW.
-    async fn inodelk(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        domain: &[u8],
-        cmd: u32,
-        flock: &Flock,
-        xdata: GfxDict,
-    ) -> Result<CommonRsp> {
-        child!(self, "inodelk")
-            .inodelk(ctx, on, domain, cmd, flock, xdata)
-            .await
-    }
+    fn inodelk(&self, ctx: &Ctx, on: &Target, domain: &[u8], cmd: u32, flock: &Flock, xdata: GfxDict) -> CommonRsp;
     /// ENTRYLK on `name` in directory `on` (empty name: the directory).
-    #[allow(clippy::too_many_arguments)]
-    async fn entrylk(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        domain: &[u8],
-        name: &[u8],
-        cmd: u32,
-        kind: u32,
-        xdata: GfxDict,
-    ) -> Result<CommonRsp> {
-        child!(self, "entrylk")
-            .entrylk(ctx, on, domain, name, cmd, kind, xdata)
-            .await
-    }
+    fn entrylk(&self, ctx: &Ctx, on: &Target, domain: &[u8], name: &[u8], cmd: u32, kind: u32, xdata: GfxDict) -> CommonRsp;
     /// XATTROP: `optype` e.g. 0 = ADD_ARRAY of big-endian int32s.
-    async fn xattrop(
-        &self,
-        ctx: &Ctx,
-        on: &Target,
-        optype: u32,
-        dict: GfxDict,
-        xdata: GfxDict,
-    ) -> Result<DictRsp> {
-        child!(self, "xattrop")
-            .xattrop(ctx, on, optype, dict, xdata)
-            .await
-    }
+    fn xattrop(&self, ctx: &Ctx, on: &Target, optype: u32, dict: GfxDict, xdata: GfxDict) -> DictRsp;
 
     // ---- open files ----
 
     /// CREATE: `fd` (already carrying the proposed gfid and the flags)
     /// becomes the open file.
-    async fn create(&self, ctx: &Ctx, req: &CreateReq, fd: &FdRef) -> Result<CreateRsp> {
-        child!(self, "create").create(ctx, req, fd).await
-    }
+    fn create(&self, ctx: &Ctx, req: &CreateReq, fd: &FdRef) -> CreateRsp;
     /// OPEN or OPENDIR (by `fd.is_dir`) of `fd.gfid()` with `fd.flags`.
-    async fn open(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
-        child!(self, "open").open(ctx, fd, xdata).await
-    }
+    fn open(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> ();
     /// READ; the data follows the reply.
-    async fn read(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        offset: u64,
-        size: u32,
-        xdata: GfxDict,
-    ) -> Result<(ReadRsp, Bytes)> {
-        child!(self, "read")
-            .read(ctx, fd, offset, size, xdata)
-            .await
-    }
-    async fn write(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        offset: u64,
-        data: Bytes,
-        xdata: GfxDict,
-    ) -> Result<TwoIattRsp> {
-        child!(self, "write")
-            .write(ctx, fd, offset, data, xdata)
-            .await
-    }
-    async fn flush(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
-        child!(self, "flush").flush(ctx, fd, xdata).await
-    }
+    fn read(&self, ctx: &Ctx, fd: &FdRef, offset: u64, size: u32, xdata: GfxDict) -> (ReadRsp, Bytes);
+    fn write(&self, ctx: &Ctx, fd: &FdRef, offset: u64, data: Bytes, xdata: GfxDict) -> TwoIattRsp;
+    fn flush(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> ();
     /// FSYNC, or FSYNCDIR for a directory fd.
-    async fn fsync(&self, ctx: &Ctx, fd: &FdRef, datasync: bool, xdata: GfxDict) -> Result<()> {
-        child!(self, "fsync").fsync(ctx, fd, datasync, xdata).await
-    }
+    fn fsync(&self, ctx: &Ctx, fd: &FdRef, datasync: bool, xdata: GfxDict) -> ();
     /// FALLOCATE with FALLOC_FL_* `mode` (no PUNCH_HOLE/ZERO_RANGE: those
     /// are `discard` and `zerofill`).
-    async fn fallocate(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        mode: u32,
-        offset: u64,
-        len: u64,
-        xdata: GfxDict,
-    ) -> Result<TwoIattRsp> {
-        child!(self, "fallocate")
-            .fallocate(ctx, fd, mode, offset, len, xdata)
-            .await
-    }
-    async fn discard(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        offset: u64,
-        len: u64,
-        xdata: GfxDict,
-    ) -> Result<TwoIattRsp> {
-        child!(self, "discard")
-            .discard(ctx, fd, offset, len, xdata)
-            .await
-    }
-    async fn zerofill(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        offset: u64,
-        len: u64,
-        xdata: GfxDict,
-    ) -> Result<TwoIattRsp> {
-        child!(self, "zerofill")
-            .zerofill(ctx, fd, offset, len, xdata)
-            .await
-    }
+    fn fallocate(&self, ctx: &Ctx, fd: &FdRef, mode: u32, offset: u64, len: u64, xdata: GfxDict) -> TwoIattRsp;
+    fn discard(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64, xdata: GfxDict) -> TwoIattRsp;
+    fn zerofill(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64, xdata: GfxDict) -> TwoIattRsp;
     /// SEEK_DATA / SEEK_HOLE (`what` 3 / 4).
-    async fn seek(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        offset: u64,
-        what: i32,
-        xdata: GfxDict,
-    ) -> Result<SeekRsp> {
-        child!(self, "seek")
-            .seek(ctx, fd, offset, what, xdata)
-            .await
-    }
+    fn seek(&self, ctx: &Ctx, fd: &FdRef, offset: u64, what: i32, xdata: GfxDict) -> SeekRsp;
     /// POSIX record lock; the owner is `ctx.lk_owner`.
-    async fn lk(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        cmd: u32,
-        flock: &Flock,
-        xdata: GfxDict,
-    ) -> Result<LkRsp> {
-        child!(self, "lk").lk(ctx, fd, cmd, flock, xdata).await
-    }
+    fn lk(&self, ctx: &Ctx, fd: &FdRef, cmd: u32, flock: &Flock, xdata: GfxDict) -> LkRsp;
     /// Plain READDIR after cookie `offset`.
-    async fn readdir(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        offset: u64,
-        size: u32,
-        xdata: GfxDict,
-    ) -> Result<ReaddirRsp> {
-        child!(self, "readdir")
-            .readdir(ctx, fd, offset, size, xdata)
-            .await
-    }
+    fn readdir(&self, ctx: &Ctx, fd: &FdRef, offset: u64, size: u32, xdata: GfxDict) -> ReaddirRsp;
     /// READDIRP after cookie `offset`; an empty batch is the end.
-    async fn readdirp(
-        &self,
-        ctx: &Ctx,
-        fd: &FdRef,
-        offset: u64,
-        size: u32,
-        xdata: GfxDict,
-    ) -> Result<ReaddirpRsp> {
-        child!(self, "readdirp")
-            .readdirp(ctx, fd, offset, size, xdata)
-            .await
-    }
-    #[allow(clippy::too_many_arguments)]
-    async fn copy_file_range(
-        &self,
-        ctx: &Ctx,
-        fd_in: &FdRef,
-        off_in: u64,
-        fd_out: &FdRef,
-        off_out: u64,
-        len: u32,
-        xdata: GfxDict,
-    ) -> Result<ThreeIattRsp> {
-        child!(self, "copy_file_range")
-            .copy_file_range(ctx, fd_in, off_in, fd_out, off_out, len, xdata)
-            .await
-    }
+    fn readdirp(&self, ctx: &Ctx, fd: &FdRef, offset: u64, size: u32, xdata: GfxDict) -> ReaddirpRsp;
+    fn copy_file_range(&self, ctx: &Ctx, fd_in: &FdRef, off_in: u64, fd_out: &FdRef, off_out: u64, len: u32, xdata: GfxDict) -> ThreeIattRsp;
 }
 
 /// A wire request that a translator can be asked for as a whole: lets
