@@ -59,16 +59,10 @@ impl Volume {
         // Connect the new bricks first so that the new graph is usable
         // the moment it is installed; a brick that is down is retried on
         // use, as always.
-        let fresh = built
-            .bricks
-            .iter()
-            .filter(|b| !old.built.bricks.iter().any(|o| Arc::ptr_eq(o, b)));
-        for r in futures::future::join_all(fresh.map(|b| b.session())).await {
-            if let Err(e) = r {
-                tracing::warn!("new graph: {e}");
-            }
+        if let Err(e) = built.connect_new(Some(&old.built)).await {
+            tracing::warn!("new graph: {e}");
         }
-        let names: Vec<&str> = built.bricks.iter().map(|b| b.spec.name.as_str()).collect();
+        let names = built.brick_names();
         tracing::info!(
             "switched to a new graph of volume {}: {} brick(s) {:?}",
             self.inner.name,

@@ -51,6 +51,32 @@ pub struct Built {
     pub bricks: Vec<Arc<Brick>>,
 }
 
+impl Built {
+    /// Connects the bricks this graph has and `old` had not, all at once;
+    /// the first failure is returned (a brick that is down is retried on
+    /// use anyway).
+    pub async fn connect_new(&self, old: Option<&Built>) -> Result<()> {
+        let fresh = self
+            .bricks
+            .iter()
+            .filter(|b| old.is_none_or(|o| !o.bricks.iter().any(|ob| Arc::ptr_eq(ob, b))));
+        let all = futures::future::join_all(fresh.map(|b| b.session())).await;
+        all.into_iter().try_for_each(|r| r.map(drop))
+    }
+
+    /// Closes every brick connection now.
+    pub fn close(&self) {
+        for b in &self.bricks {
+            b.close();
+        }
+    }
+
+    /// The bricks' volfile names, for messages.
+    pub fn brick_names(&self) -> Vec<&str> {
+        self.bricks.iter().map(|b| b.spec.name.as_str()).collect()
+    }
+}
+
 /// Builds `graph`, reusing the nodes of `keep` whose spec subtree is
 /// unchanged.
 pub fn build(graph: &Graph, env: &BuildEnv, keep: Option<&Built>) -> Result<Built> {

@@ -145,7 +145,7 @@ impl Volume {
         })?;
         let graph = Graph::build(&volfile)?;
         let built = build(&graph, volume, &conn_opts, &mgmt, &options, None)?;
-        let bricks = built.bricks.clone();
+        let connecting = built.clone();
         let vol = Volume {
             inner: Arc::new(Inner {
                 name: volume.to_string(),
@@ -161,8 +161,7 @@ impl Volume {
             }),
         };
         // Connect all bricks now so that errors surface at connect time.
-        let sessions = futures::future::join_all(bricks.iter().map(|b| b.session())).await;
-        if let Some(Err(e)) = sessions.into_iter().find(Result::is_err) {
+        if let Err(e) = connecting.connect_new(None).await {
             vol.close();
             return Err(e);
         }
@@ -202,9 +201,7 @@ impl Volume {
     /// Closes every connection now. Outstanding calls fail with ENOTCONN;
     /// nothing waits for a timer.
     pub fn close(&self) {
-        for b in &self.inner.current.read().built.bricks {
-            b.close();
-        }
+        self.inner.current.read().built.close();
         self.inner
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
