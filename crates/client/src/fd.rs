@@ -281,6 +281,14 @@ impl Fd {
         Ok((session, fd))
     }
 
+    /// Opens a lazily opened fd (open-behind) on the brick now; nothing
+    /// to do when it is open already. The FUSE layer calls it before an
+    /// unlink or rename may remove the file's last name: the brick keeps
+    /// an unlinked file only while an fd of it is open there.
+    pub async fn open_now(&self, ctx: &Ctx) -> Result<()> {
+        self.remote(ctx).await.map(|_| ())
+    }
+
     /// Sends a fop built from this fd's number.
     async fn call<Q: FopRequest>(
         &self,
