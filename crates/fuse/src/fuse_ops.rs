@@ -848,9 +848,16 @@ impl fuser::Filesystem for GlusterFuse {
         let (s, c, value) = (self.state.clone(), ctx(req), value.to_vec());
         self.spawn(async move {
             let r = async {
-                s.vol
-                    .setxattr(&c, s.gfid(ino.0)?, &name, &value, flags as u32)
-                    .await
+                let gfid = s.gfid(ino.0)?;
+                // A queued write landing after this call would undo it: the
+                // brick's write drops security.capability.
+                s.settle(gfid).await;
+                s.uncache_xattrs(gfid);
+                let r = s.vol.setxattr(&c, gfid, &name, &value, flags as u32).await;
+                // Again: a getxattr racing with the call may have cached
+                // the old answer.
+                s.uncache_xattrs(gfid);
+                r
             }
             .await;
             match r {
@@ -939,8 +946,11 @@ impl fuser::Filesystem for GlusterFuse {
         self.spawn(async move {
             let r = async {
                 let gfid = s.gfid(ino.0)?;
+                s.settle(gfid).await;
                 s.uncache_xattrs(gfid);
-                s.vol.removexattr(&c, gfid, &name).await
+                let r = s.vol.removexattr(&c, gfid, &name).await;
+                s.uncache_xattrs(gfid);
+                r
             }
             .await;
             match r {
