@@ -275,7 +275,16 @@ impl fuser::Filesystem for GlusterFuse {
                 s.settle(gfid).await;
                 match fh.map(|f| s.file(f.0)) {
                     Some(Ok(fd)) => fd.fstat(&c).await,
-                    _ => s.vol.stat(&c, gfid).await,
+                    _ => match s.vol.stat(&c, gfid).await {
+                        Err(e) => {
+                            s.via_open_file(gfid, e, |fd| {
+                                let c = &c;
+                                async move { fd.fstat(c).await }
+                            })
+                            .await
+                        }
+                        r => r,
+                    },
                 }
             }
             .await;
@@ -317,22 +326,18 @@ impl fuser::Filesystem for GlusterFuse {
                 let gfid = s.gfid(ino.0)?;
                 s.settle_with_error(gfid).await?;
                 let fd = fh.and_then(|f| s.file(f.0).ok());
-                let mut last = None;
-                if let Some(size) = size {
-                    last = Some(match &fd {
-                        Some(fd) => fd.ftruncate(&c, size).await?,
-                        None => s.vol.truncate(&c, gfid, size).await?,
-                    });
+                if attr.uid.is_some() || attr.gid.is_some() {
+                    // chown drops security.capability on the brick.
+                    s.uncache_xattrs(gfid);
                 }
-                if attr != SetAttr::default() {
-                    last = Some(match &fd {
-                        Some(fd) => fd.fsetattr(&c, &attr).await?,
-                        None => s.vol.setattr(&c, gfid, &attr).await?,
-                    });
-                }
-                match last {
-                    Some(st) if st.is_valid() => Ok(st),
-                    _ => s.vol.stat(&c, gfid).await,
+                match set_attributes(&s, &c, gfid, fd.clone(), size, &attr).await {
+                    Err(e) if fd.is_none() => {
+                        s.via_open_file(gfid, e, |fd| {
+                            set_attributes(&s, &c, gfid, Some(fd), size, &attr)
+                        })
+                        .await
+                    }
+                    r => r,
                 }
             }
             .await;
@@ -392,7 +397,9 @@ impl fuser::Filesystem for GlusterFuse {
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let (c, name) = (ctx(req), name_of(name));
         self.answer_empty(reply, "unlink", move |s| async move {
-            s.vol.unlink(&c, s.gfid(parent.0)?, &name).await
+            let p = s.gfid(parent.0)?;
+            open_victim(&s, &c, p, &name).await;
+            s.vol.unlink(&c, p, &name).await
         });
     }
 
@@ -441,6 +448,9 @@ impl fuser::Filesystem for GlusterFuse {
         self.spawn(async move {
             let r = async {
                 let (p, np) = (s.gfid(parent.0)?, s.gfid(newparent.0)?);
+                if !noreplace {
+                    open_victim(&s, &c, np, &newname).await;
+                }
                 if noreplace {
                     match s.vol.lookup(&c, np, &newname).await {
                         Ok(_) => {
@@ -478,23 +488,26 @@ impl fuser::Filesystem for GlusterFuse {
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let (s, c) = (self.state.clone(), ctx(req));
         let fopen = self.open_flags();
-        // O_TRUNC must take effect now; every other open is answered at
-        // once and reaches the brick on first use (open-behind).
-        let lazy = flags.0 & libc::O_TRUNC == 0;
+        // Every open is answered at once and reaches the brick on first use
+        // (open-behind). O_TRUNC must take effect now: it goes out as a
+        // TRUNCATE, which (unlike an OPEN with O_TRUNC) makes the brick
+        // update mtime and ctime, as open(2) must.
+        let trunc = flags.0 & libc::O_TRUNC != 0;
+        let oflags = (flags.0 & !libc::O_TRUNC) as u32;
         self.spawn(async move {
             let r = async {
                 let gfid = s.gfid(ino.0)?;
-                if lazy {
-                    s.vol.open_lazy(&c, gfid, flags.0 as u32).await
-                } else {
+                if trunc {
                     s.settle_with_error(gfid).await?;
-                    s.vol.open(&c, gfid, flags.0 as u32).await
+                    s.vol.truncate(&c, gfid, 0).await?;
                 }
+                Ok::<_, Error>((gfid, s.vol.open_lazy(&c, gfid, oflags).await?))
             }
             .await;
             match r {
-                Ok(fd) => {
+                Ok((gfid, fd)) => {
                     let fh = s.add_handle(Handle::file(fd));
+                    s.opened_lazily(gfid, fh, c);
                     reply.opened(FileHandle(fh), fopen);
                 }
                 Err(e) => reply.error(errno_of(&e, "open")),
@@ -1172,6 +1185,51 @@ impl fuser::Filesystem for GlusterFuse {
                 Err(e) => reply.error(errno_of(&e, "copy_file_range")),
             }
         });
+    }
+}
+
+/// setattr: the size first (truncate), then the other attributes, through
+/// `fd` when there is one; returns the attributes after them.
+async fn set_attributes(
+    s: &FsState,
+    c: &Ctx,
+    gfid: client::Gfid,
+    fd: Option<client::Fd>,
+    size: Option<u64>,
+    attr: &SetAttr,
+) -> Result<Iatt, Error> {
+    let mut last = None;
+    if let Some(size) = size {
+        last = Some(match &fd {
+            Some(fd) => fd.ftruncate(c, size).await?,
+            None => s.vol.truncate(c, gfid, size).await?,
+        });
+    }
+    // Nothing at all to set (chown(f, -1, -1)) still moves ctime: a
+    // SETATTR with no valid bits, as upstream sends.
+    if *attr != SetAttr::default() || size.is_none() {
+        last = Some(match &fd {
+            Some(fd) => fd.fsetattr(c, attr).await?,
+            None => s.vol.setattr(c, gfid, attr).await?,
+        });
+    }
+    match (last, fd) {
+        (Some(st), _) if st.is_valid() => Ok(st),
+        (_, Some(fd)) => fd.fstat(c).await,
+        (_, None) => s.vol.stat(c, gfid).await,
+    }
+}
+
+/// Before `name` in `parent` may lose its last link (unlink, rename over
+/// it): opens the lazily opened handles of the file it names, so that they
+/// keep working on the unlinked file. Looks the name up only when some
+/// file is open lazily at all.
+async fn open_victim(s: &FsState, c: &Ctx, parent: client::Gfid, name: &[u8]) {
+    if !s.has_lazy_opens() {
+        return;
+    }
+    if let Ok(st) = s.vol.lookup(c, parent, name).await {
+        s.open_pending(st.gfid).await;
     }
 }
 
