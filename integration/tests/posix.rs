@@ -106,8 +106,10 @@ fn same(label: &'static str, p: PathBuf) -> (&'static str, PathBuf, PathBuf) {
 struct Case {
     name: String,
     setup: Box<dyn Fn(&Path) -> Watch>,
-    op: Box<dyn Fn(&Path) -> std::io::Result<()>>,
+    op: Box<Call>,
 }
+
+type Call = dyn Fn(&Path) -> std::io::Result<()>;
 
 fn case(
     name: &str,
@@ -137,6 +139,26 @@ fn make(kind: Kind, p: &Path) {
         Kind::Symlink => std::os::unix::fs::symlink("target", p).unwrap(),
         Kind::Fifo => mkfifo(p).unwrap(),
     }
+}
+
+/// Set-ups: a regular file "f", watched alone or with its directory.
+fn file_only(d: &Path) -> Watch {
+    fs::write(d.join("f"), b"hello world\n").unwrap();
+    vec![same("file", d.join("f"))]
+}
+
+fn file_and_parent(d: &Path) -> Watch {
+    let mut w = file_only(d);
+    w.push(same("parent", d.into()));
+    w
+}
+
+fn open_trunc(d: &Path) -> std::io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(d.join("f"))
+        .map(drop)
 }
 
 fn cases() -> Vec<Case> {
@@ -241,44 +263,23 @@ fn cases() -> Vec<Case> {
             },
             |d| fs::rename(d.join("x"), d.join("y")),
         ),
-        case(
-            "write",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f")), same("parent", d.into())]
-            },
-            |d| {
-                OpenOptions::new()
-                    .write(true)
-                    .open(d.join("f"))?
-                    .write_all_at(b"XY", 0)
-            },
-        ),
-        case(
-            "append",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f"))]
-            },
-            |d| {
-                OpenOptions::new()
-                    .append(true)
-                    .open(d.join("f"))?
-                    .write_all(b"XY")
-            },
-        ),
-        case(
-            "read",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f"))]
-            },
-            |d| {
-                File::open(d.join("f"))?
-                    .read_to_end(&mut Vec::new())
-                    .map(|_| ())
-            },
-        ),
+        case("write", file_and_parent, |d| {
+            OpenOptions::new()
+                .write(true)
+                .open(d.join("f"))?
+                .write_all_at(b"XY", 0)
+        }),
+        case("append", file_only, |d| {
+            OpenOptions::new()
+                .append(true)
+                .open(d.join("f"))?
+                .write_all(b"XY")
+        }),
+        case("read", file_only, |d| {
+            File::open(d.join("f"))?
+                .read_to_end(&mut Vec::new())
+                .map(|_| ())
+        }),
         case(
             "readdir",
             move |d| {
@@ -288,75 +289,32 @@ fn cases() -> Vec<Case> {
             },
             |d| fs::read_dir(d.join("x")).map(|r| r.for_each(drop)),
         ),
-        case(
-            "truncate (shrink)",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f")), same("parent", d.into())]
-            },
-            |d| OpenOptions::new().write(true).open(d.join("f"))?.set_len(3),
-        ),
-        case(
-            "truncate (same size)",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f"))]
-            },
-            |d| {
-                let p = cstr(&d.join("f"));
-                // SAFETY: valid path.
-                check(unsafe { libc::truncate(p.as_ptr(), 12) })
-            },
-        ),
-        case(
-            "ftruncate (grow)",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f"))]
-            },
-            |d| {
-                OpenOptions::new()
-                    .write(true)
-                    .open(d.join("f"))?
-                    .set_len(100)
-            },
-        ),
-        case(
-            "open O_TRUNC",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f")), same("parent", d.into())]
-            },
-            |d| {
-                OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(d.join("f"))
-                    .map(drop)
-            },
-        ),
+        case("truncate (shrink)", file_and_parent, |d| {
+            OpenOptions::new().write(true).open(d.join("f"))?.set_len(3)
+        }),
+        case("truncate (same size)", file_only, |d| {
+            let p = cstr(&d.join("f"));
+            // SAFETY: valid path.
+            check(unsafe { libc::truncate(p.as_ptr(), 12) })
+        }),
+        case("ftruncate (grow)", file_only, |d| {
+            OpenOptions::new()
+                .write(true)
+                .open(d.join("f"))?
+                .set_len(100)
+        }),
+        case("open O_TRUNC", file_and_parent, open_trunc),
         case(
             "open O_TRUNC (empty file)",
             |d| {
                 fs::write(d.join("f"), b"").unwrap();
                 vec![same("file", d.join("f"))]
             },
-            |d| {
-                OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(d.join("f"))
-                    .map(drop)
-            },
+            open_trunc,
         ),
-        case(
-            "open O_CREAT|O_TRUNC (existing)",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f")), same("parent", d.into())]
-            },
-            |d| File::create(d.join("f")).map(drop),
-        ),
+        case("open O_CREAT|O_TRUNC (existing)", file_and_parent, |d| {
+            File::create(d.join("f")).map(drop)
+        }),
         case(
             "copy_file_range",
             move |d| {
@@ -387,42 +345,21 @@ fn cases() -> Vec<Case> {
                 }
             },
         ),
-        case(
-            "fchmod",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f"))]
-            },
-            |d| {
-                let f = File::open(d.join("f"))?;
-                // SAFETY: valid fd.
-                check(unsafe { libc::fchmod(f.as_raw_fd(), 0o600) })
-            },
-        ),
-        case(
-            "fchown",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f"))]
-            },
-            |d| {
-                let f = File::open(d.join("f"))?;
-                // SAFETY: valid fd.
-                check(unsafe { libc::fchown(f.as_raw_fd(), 1000, 1000) })
-            },
-        ),
-        case(
-            "futimens now",
-            move |d| {
-                reg(d, "f");
-                vec![same("file", d.join("f"))]
-            },
-            |d| {
-                let f = OpenOptions::new().write(true).open(d.join("f"))?;
-                // SAFETY: valid fd; null means now.
-                check(unsafe { libc::futimens(f.as_raw_fd(), std::ptr::null()) })
-            },
-        ),
+        case("fchmod", file_only, |d| {
+            let f = File::open(d.join("f"))?;
+            // SAFETY: valid fd.
+            check(unsafe { libc::fchmod(f.as_raw_fd(), 0o600) })
+        }),
+        case("fchown", file_only, |d| {
+            let f = File::open(d.join("f"))?;
+            // SAFETY: valid fd.
+            check(unsafe { libc::fchown(f.as_raw_fd(), 1000, 1000) })
+        }),
+        case("futimens now", file_only, |d| {
+            let f = OpenOptions::new().write(true).open(d.join("f"))?;
+            // SAFETY: valid fd; null means now.
+            check(unsafe { libc::futimens(f.as_raw_fd(), std::ptr::null()) })
+        }),
     ];
     for (name, mode) in [
         ("fallocate", 0),

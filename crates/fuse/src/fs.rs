@@ -1,6 +1,7 @@
-//! File-system semantics over a `client::Volume`: inode numbers, open
-//! handles, directory streams and the xattr rules of the official client.
-//! No fuser reply types here: `fuse_ops` does the kernel side.
+//! The state of the mounted file system over a `client::Volume`: inode
+//! numbers, open handles, directory streams, cached xattr answers, queued
+//! writes, held locks. What each request does is in `ops`; `fuse_ops`
+//! does the kernel side.
 
 use crate::inode::InodeTable;
 use crate::locks::HeldLocks;
@@ -61,7 +62,8 @@ pub struct FsState {
     pub wb: Option<WriteBehind>,
     pub wb_policy: Option<WriteBehindSpec>,
     /// Recent answers for the xattrs the kernel asks about on every write
-    /// (see [`is_hot_xattr`]), valid for the attribute timeout.
+    /// (see [`crate::ops::xattr::is_hot_xattr`]), valid for the attribute
+    /// timeout.
     hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), CachedXattr>>,
     pub locks: HeldLocks,
     /// Files opened lazily (open-behind) and not forced open since: per
@@ -71,14 +73,6 @@ pub struct FsState {
 
 /// A cached xattr answer (None: known absent) and when it was fetched.
 type CachedXattr = (Option<Vec<u8>>, Instant);
-
-/// The kernel looks up security.capability before every write (to drop
-/// file capabilities) and IMA may ask for security.ima: without a cache
-/// each write waits for a GETXATTR round trip, which serialised writes.
-/// The official client answers these from md-cache too.
-pub fn is_hot_xattr(name: &[u8]) -> bool {
-    name == b"security.capability" || name == b"security.ima"
-}
 
 /// Bound on cached hot-xattr answers.
 const HOT_XATTR_MAX: usize = 65536;
@@ -329,26 +323,6 @@ impl FsState {
     }
 }
 
-/// xattrs the bricks keep for GlusterFS itself. The official client hides
-/// them (getxattr ENODATA, not listed) and refuses to set them (EPERM).
-pub fn is_internal_xattr(name: &[u8]) -> bool {
-    const EXACT: &[&[u8]] = &[
-        b"trusted.gfid",
-        b"trusted.glusterfs.volume-id",
-        b"trusted.glusterfs.mdata",
-    ];
-    const PREFIX: &[&[u8]] = &[b"trusted.glusterfs.dht", b"trusted.gfid2path."];
-    EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
-}
-
-/// Virtual xattrs answered by the client, as upstream does.
-pub fn virtual_xattr(name: &[u8], gfid: Gfid) -> Option<Vec<u8>> {
-    match name {
-        b"glusterfs.gfid.string" => Some(gfid.to_string().into_bytes()),
-        _ => None,
-    }
-}
-
 /// The caller of a FUSE request as the bricks should see it. Supplementary
 /// groups come from /proc (the official client's `send-gids`), skipped for
 /// root, which needs none.
@@ -387,18 +361,6 @@ fn proc_groups(pid: u32) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internal_xattrs() {
-        assert!(is_internal_xattr(b"trusted.gfid"));
-        assert!(is_internal_xattr(b"trusted.glusterfs.dht"));
-        assert!(is_internal_xattr(b"trusted.glusterfs.dht.linkto"));
-        assert!(is_internal_xattr(b"trusted.gfid2path.3fb73d826dfd18fb"));
-        // The official client lets these through (checked on a mount).
-        assert!(!is_internal_xattr(b"trusted.glusterfs.foo"));
-        assert!(!is_internal_xattr(b"trusted.afr.x"));
-        assert!(!is_internal_xattr(b"user.x"));
-    }
 
     #[test]
     fn ctx_of_root_has_no_groups() {
