@@ -16,16 +16,12 @@ pub struct TestEnv {
     pub bricks: Vec<PathBuf>,
 }
 
-/// The environment for `volume`, or None when no server was set up (the
-/// test then skips itself, unless GLUSTERFS_RS_REQUIRE_SERVER=1, which CI
-/// sets so that a missing server fails loudly instead).
+/// The environment for `volume`, or None when no server was set up: the
+/// test then skips itself (see [`skip`]), which fails it instead under
+/// GLUSTERFS_RS_REQUIRE_SERVER=1 (integration/run-tests sets it).
 pub fn env(volume: &str) -> Option<TestEnv> {
-    let host = std::env::var("GLUSTERFS_RS_TEST_HOST").ok();
-    let Some(host) = host else {
-        if std::env::var("GLUSTERFS_RS_REQUIRE_SERVER").as_deref() == Ok("1") {
-            panic!("GLUSTERFS_RS_TEST_HOST is not set: run integration/gluster-env.sh setup");
-        }
-        eprintln!("skipped: no GlusterFS test server (run integration/run-tests)");
+    let Some(host) = std::env::var("GLUSTERFS_RS_TEST_HOST").ok() else {
+        skip("no GlusterFS test server: GLUSTERFS_RS_TEST_HOST is not set (run integration/gluster-env.sh setup, or integration/run-tests)");
         return None;
     };
     let mnt =
@@ -46,7 +42,43 @@ pub fn env(volume: &str) -> Option<TestEnv> {
     })
 }
 
-/// Skips the test (returns) when there is no server.
+/// The marker a skipped test prints (integration/run-tests looks for it).
+pub const SKIP_MARKER: &str = "SKIPPED:";
+
+/// Records that the running test cannot run here, for `reason`, and
+/// returns so that the caller can return early. libtest has no runtime
+/// skip, so the test will still count as passed; to keep that honest:
+///
+/// - the line `SKIPPED: <test>: <reason>` goes straight to the process's
+///   stderr, past libtest's output capture, so that it shows in a plain
+///   `cargo test` run;
+/// - it is appended to the file named by GLUSTERFS_RS_SKIP_LOG, if set
+///   (integration/run-tests fails when that file is not empty);
+/// - under GLUSTERFS_RS_REQUIRE_SERVER=1 nothing may be skipped: it panics,
+///   which fails the test.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_string();
+    if std::env::var("GLUSTERFS_RS_REQUIRE_SERVER").as_deref() == Ok("1") {
+        panic!("{test}: {reason} (GLUSTERFS_RS_REQUIRE_SERVER=1: nothing may be skipped)");
+    }
+    let line = format!("{SKIP_MARKER} {test}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Ok(log) = std::env::var("GLUSTERFS_RS_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Skips the test (see [`skip`]) when there is no server.
 #[macro_export]
 macro_rules! require_env {
     ($vol:expr) => {

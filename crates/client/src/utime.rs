@@ -38,6 +38,12 @@ impl Utime {
         let atime = if self.noatime { 0 } else { ATIME };
         match fop {
             Fop::Setxattr | Fop::Fsetxattr | Fop::Removexattr | Fop::Fremovexattr => CTIME,
+            // Upstream (utime-autogen SETATTR template) sends CTIME when
+            // `valid` is 0 or has UID, GID or MODE, and for times alone
+            // sends no flag but the current time (the given time for
+            // *_NOW), which the brick's posix_update_utime_in_mdata makes
+            // the ctime. CTIME with the current time does both.
+            Fop::Setattr | Fop::Fsetattr => CTIME,
             Fop::Write | Fop::Truncate | Fop::Ftruncate => MTIME | CTIME,
             // Upstream's choice (utime-helpers.c), odd as it is.
             Fop::Fallocate | Fop::Zerofill => MTIME | ATIME,
@@ -277,6 +283,9 @@ mod tests {
         assert_eq!(u.flags(Fop::Unlink), 0x19);
         assert_eq!(u.flags(Fop::Open), 0);
         assert_eq!(u.flags(Fop::Lookup), 0);
+        // chmod, chown, utimes: the brick moves ctime to the sent time.
+        assert_eq!(u.flags(Fop::Setattr), 0x1);
+        assert_eq!(u.flags(Fop::Fsetattr), 0x1);
         assert_eq!(Utime::default().flags(Fop::Write), 0);
     }
 }

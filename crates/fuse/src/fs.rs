@@ -1,6 +1,7 @@
-//! File-system semantics over a `client::Volume`: inode numbers, open
-//! handles, directory streams and the xattr rules of the official client.
-//! No fuser reply types here: `fuse_ops` does the kernel side.
+//! The state of the mounted file system over a `client::Volume`: inode
+//! numbers, open handles, directory streams, cached xattr answers, queued
+//! writes, held locks. What each request does is in `ops`; `fuse_ops`
+//! does the kernel side.
 
 use crate::inode::InodeTable;
 use crate::locks::HeldLocks;
@@ -61,21 +62,17 @@ pub struct FsState {
     pub wb: Option<WriteBehind>,
     pub wb_policy: Option<WriteBehindSpec>,
     /// Recent answers for the xattrs the kernel asks about on every write
-    /// (see [`is_hot_xattr`]), valid for the attribute timeout.
+    /// (see [`crate::ops::xattr::is_hot_xattr`]), valid for the attribute
+    /// timeout.
     hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), CachedXattr>>,
     pub locks: HeldLocks,
+    /// Files opened lazily (open-behind) and not forced open since: per
+    /// inode, the handles and their openers.
+    lazy_opens: Mutex<HashMap<Gfid, Vec<(u64, Ctx)>>>,
 }
 
 /// A cached xattr answer (None: known absent) and when it was fetched.
 type CachedXattr = (Option<Vec<u8>>, Instant);
-
-/// The kernel looks up security.capability before every write (to drop
-/// file capabilities) and IMA may ask for security.ima: without a cache
-/// each write waits for a GETXATTR round trip, which serialised writes.
-/// The official client answers these from md-cache too.
-pub fn is_hot_xattr(name: &[u8]) -> bool {
-    name == b"security.capability" || name == b"security.ima"
-}
 
 /// Bound on cached hot-xattr answers.
 const HOT_XATTR_MAX: usize = 65536;
@@ -96,6 +93,50 @@ impl FsState {
             wb_policy,
             hot_xattrs: Mutex::new(HashMap::new()),
             locks: HeldLocks::default(),
+            lazy_opens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records handle `fh` of `gfid` as opened lazily by `opener`.
+    pub fn opened_lazily(&self, gfid: Gfid, fh: u64, opener: Ctx) {
+        self.lazy_opens
+            .lock()
+            .entry(gfid)
+            .or_default()
+            .push((fh, opener));
+    }
+
+    /// Handle `fh` of `gfid` is released.
+    fn forget_lazy(&self, gfid: Gfid, fh: u64) {
+        let mut map = self.lazy_opens.lock();
+        if let Some(v) = map.get_mut(&gfid) {
+            v.retain(|(h, _)| *h != fh);
+            if v.is_empty() {
+                map.remove(&gfid);
+            }
+        }
+    }
+
+    /// True when some file may still be open only lazily.
+    pub fn has_lazy_opens(&self) -> bool {
+        !self.lazy_opens.lock().is_empty()
+    }
+
+    /// Opens on the brick, as their openers, the lazily opened handles of
+    /// `gfid`: the brick keeps an unlinked file only for fds open there,
+    /// so this must happen before its last name may go (upstream's
+    /// open-behind does the same before UNLINK and RENAME). A failure is
+    /// left for the handle's next use to report.
+    pub async fn open_pending(&self, gfid: Gfid) {
+        let Some(pending) = self.lazy_opens.lock().remove(&gfid) else {
+            return;
+        };
+        for (fh, opener) in pending {
+            if let Ok(fd) = self.file(fh) {
+                if let Err(e) = fd.open_now(&opener).await {
+                    tracing::debug!(%gfid, "open before unlink failed: {e}");
+                }
+            }
         }
     }
 
@@ -202,6 +243,39 @@ impl FsState {
         }
     }
 
+    /// The open files of `gfid`.
+    fn files_of(&self, gfid: Gfid) -> Vec<Fd> {
+        self.handles
+            .lock()
+            .values()
+            .filter_map(|h| match h {
+                Handle::File(f) if f.fd.gfid() == gfid => Some(f.fd.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// For a call by inode that failed with `err`: when the file has lost
+    /// its last name (ENOENT, ESTALE) but is still open here, runs `f` on
+    /// its open fds until one answers, as upstream's fuse-bridge sends
+    /// FSTAT/FSETATTR on any open fd of the inode. The kernel passes no
+    /// handle with fstat(2), fchmod(2) and the like.
+    pub async fn via_open_file<T, F, Fut>(&self, gfid: Gfid, err: Error, f: F) -> Result<T>
+    where
+        F: Fn(Fd) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        if !matches!(err.errno(), errno::ENOENT | errno::ESTALE) {
+            return Err(err);
+        }
+        for fd in self.files_of(gfid) {
+            if let Ok(v) = f(fd).await {
+                return Ok(v);
+            }
+        }
+        Err(err)
+    }
+
     /// The lock a background flush of `fh` holds.
     pub fn closing_lock(&self, fh: u64) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
         match self.handles.lock().get(&fh) {
@@ -221,7 +295,11 @@ impl FsState {
     }
 
     pub fn take_handle(&self, fh: u64) -> Option<Handle> {
-        self.handles.lock().remove(&fh)
+        let h = self.handles.lock().remove(&fh);
+        if let Some(Handle::File(f)) = &h {
+            self.forget_lazy(f.fd.gfid(), fh);
+        }
+        h
     }
 
     pub fn open_handles(&self) -> usize {
@@ -242,26 +320,6 @@ impl FsState {
             }
         }
         Ok(dir.fd.readdirp(ctx, offset, 128 * 1024).await?.into())
-    }
-}
-
-/// xattrs the bricks keep for GlusterFS itself. The official client hides
-/// them (getxattr ENODATA, not listed) and refuses to set them (EPERM).
-pub fn is_internal_xattr(name: &[u8]) -> bool {
-    const EXACT: &[&[u8]] = &[
-        b"trusted.gfid",
-        b"trusted.glusterfs.volume-id",
-        b"trusted.glusterfs.mdata",
-    ];
-    const PREFIX: &[&[u8]] = &[b"trusted.glusterfs.dht", b"trusted.gfid2path."];
-    EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
-}
-
-/// Virtual xattrs answered by the client, as upstream does.
-pub fn virtual_xattr(name: &[u8], gfid: Gfid) -> Option<Vec<u8>> {
-    match name {
-        b"glusterfs.gfid.string" => Some(gfid.to_string().into_bytes()),
-        _ => None,
     }
 }
 
@@ -304,18 +362,6 @@ fn proc_groups(pid: u32) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internal_xattrs() {
-        assert!(is_internal_xattr(b"trusted.gfid"));
-        assert!(is_internal_xattr(b"trusted.glusterfs.dht"));
-        assert!(is_internal_xattr(b"trusted.glusterfs.dht.linkto"));
-        assert!(is_internal_xattr(b"trusted.gfid2path.3fb73d826dfd18fb"));
-        // The official client lets these through (checked on a mount).
-        assert!(!is_internal_xattr(b"trusted.glusterfs.foo"));
-        assert!(!is_internal_xattr(b"trusted.afr.x"));
-        assert!(!is_internal_xattr(b"user.x"));
-    }
 
     #[test]
     fn ctx_of_root_has_no_groups() {

@@ -1,15 +1,18 @@
-//! The kernel side: fuser's `Filesystem` over [`FsState`].
+//! The kernel side: fuser's `Filesystem` over [`crate::ops`].
 //!
 //! fuser calls these methods on its reader threads. Each one copies what it
-//! needs out of the request, hands the work to the tokio runtime and
-//! returns at once; the reply is sent from the task (fuser replies are
-//! Send). No reader thread ever waits on the network.
+//! needs out of the request into plain values, hands the operation to the
+//! tokio runtime and returns at once; [`GlusterFuse::run`] sends the reply
+//! from the task (fuser replies are Send). No reader thread ever waits on
+//! the network. Only translation lives here: fuser types in and out.
 
-use crate::fs::{
-    is_hot_xattr, is_internal_xattr, request_ctx, virtual_xattr, DirStream, FsState, Handle,
-};
+use crate::fs::{request_ctx, FsState};
+use crate::ops::dirs::DirBatch;
+use crate::ops::posix_locks::LockRange;
+use crate::ops::xattr::XattrAnswer;
+use crate::ops::{attr, dirs, files, names, posix_locks, xattr, Node};
 use crate::options::DirectIo;
-use client::{Ctx, Error, Iatt, SetAttr, SetTime};
+use client::{Ctx, Error, Iatt, SetAttr, SetTime, Statfs};
 use fuser::{
     AccessFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
@@ -17,8 +20,8 @@ use fuser::{
     ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use proto::errno;
-use proto::iatt::{lock, Flock};
 use std::ffi::OsStr;
+use std::future::Future;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +60,90 @@ fn errno_of(e: &Error, op: &str) -> Errno {
         _ => tracing::debug!("{op}: {e}"),
     }
     Errno::from_i32(if n > 0 { n } else { errno::EIO })
+}
+
+/// A fuser reply: answered with a `T` or an errno.
+trait Answer<T>: Send + 'static {
+    fn answer(self, value: T);
+    fn fail(self, e: Errno);
+}
+
+/// `Answer::fail` is each reply's `error`.
+macro_rules! answer {
+    ($($reply:ty: $t:ty => |$r:ident, $v:pat_param| $body:expr;)*) => {$(
+        impl Answer<$t> for $reply {
+            fn answer(self, $v: $t) {
+                let $r = self;
+                $body
+            }
+            fn fail(self, e: Errno) {
+                self.error(e)
+            }
+        }
+    )*};
+}
+
+answer! {
+    ReplyEmpty: () => |r, ()| r.ok();
+    ReplyEntry: Node => |r, n| r.entry(&n.ttl, &file_attr(n.ino, &n.st), Generation(0));
+    ReplyAttr: Node => |r, n| r.attr(&n.ttl, &file_attr(n.ino, &n.st));
+    ReplyData: Vec<u8> => |r, d| r.data(&d);
+    ReplyData: bytes::Bytes => |r, d| r.data(&d);
+    ReplyWrite: u32 => |r, n| r.written(n);
+    ReplyOpen: (u64, FopenFlags) => |r, (fh, flags)| r.opened(FileHandle(fh), flags);
+    ReplyCreate: (Node, u64, FopenFlags) => |r, (n, fh, flags)| {
+        r.created(&n.ttl, &file_attr(n.ino, &n.st), Generation(0), FileHandle(fh), flags)
+    };
+    ReplyLseek: i64 => |r, off| r.offset(off);
+    ReplyLock: LockRange => |r, l| r.locked(l.start, l.end, l.typ, l.pid);
+    ReplyXattr: XattrAnswer => |r, x| match x {
+        XattrAnswer::Size(n) => r.size(n),
+        XattrAnswer::Data(v) => r.data(&v),
+    };
+    ReplyStatfs: Statfs => |r, st| r.statfs(
+        st.blocks,
+        st.bfree,
+        st.bavail,
+        st.files,
+        st.ffree,
+        st.bsize as u32,
+        st.namemax as u32,
+        st.frsize as u32,
+    );
+    ReplyDirectory: DirBatch => |r, b| fill_dir(r, b);
+    ReplyDirectoryPlus: DirBatch => |r, b| fill_dir_plus(r, b);
+}
+
+fn fill_dir(mut r: ReplyDirectory, mut batch: DirBatch) {
+    while let Some(e) = batch.next_item() {
+        let name = OsStr::from_bytes(&e.name);
+        if r.add(INodeNo(e.ino), e.offset, kind(e.mode), name) {
+            batch.full(e);
+            break;
+        }
+    }
+    r.ok()
+}
+
+fn fill_dir_plus(mut r: ReplyDirectoryPlus, mut batch: DirBatch) {
+    while let Some(e) = batch.next_item() {
+        let (name, attr) = (
+            OsStr::from_bytes(&e.name),
+            file_attr(e.attr.ino, &e.attr.st),
+        );
+        if r.add(
+            INodeNo(e.ino),
+            e.offset,
+            name,
+            &e.attr.ttl,
+            &attr,
+            Generation(0),
+        ) {
+            batch.full(e);
+            break;
+        }
+    }
+    r.ok()
 }
 
 /// A brick's (seconds, nanoseconds) as a SystemTime; out-of-range values
@@ -144,49 +231,34 @@ fn name_of(name: &OsStr) -> Vec<u8> {
     name.as_bytes().to_vec()
 }
 
+fn lock_range(start: u64, end: u64, typ: i32, pid: u32) -> LockRange {
+    LockRange {
+        start,
+        end,
+        typ,
+        pid,
+    }
+}
+
 impl GlusterFuse {
-    fn spawn<F>(&self, fut: F)
+    /// Runs `work` on the runtime and answers `reply` with its result or
+    /// its errno: the one way every request is answered.
+    fn run<T, R, F>(&self, reply: R, op: &'static str, work: F)
     where
-        F: std::future::Future<Output = ()> + Send + 'static,
+        R: Answer<T>,
+        F: Future<Output = crate::fs::Result<T>> + Send + 'static,
     {
-        self.rt.spawn(fut);
-    }
-
-    /// Runs an entry-making operation on the runtime and replies with the
-    /// entry it returns (counting the kernel's reference) or its errno.
-    fn answer_entry<F, Fut>(&self, reply: ReplyEntry, op: &'static str, f: F)
-    where
-        F: FnOnce(Arc<FsState>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<Iatt, Error>> + Send,
-    {
-        let s = self.state.clone();
-        self.spawn(async move {
-            match f(s.clone()).await {
-                Ok(st) => Self::reply_entry(&s, reply, &st),
-                Err(e) => reply.error(errno_of(&e, op)),
+        self.rt.spawn(async move {
+            match work.await {
+                Ok(v) => reply.answer(v),
+                Err(e) => reply.fail(errno_of(&e, op)),
             }
         });
     }
 
-    /// The same for operations that answer nothing but success.
-    fn answer_empty<F, Fut>(&self, reply: ReplyEmpty, op: &'static str, f: F)
-    where
-        F: FnOnce(Arc<FsState>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<(), Error>> + Send,
-    {
-        let s = self.state.clone();
-        self.spawn(async move {
-            match f(s).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, op)),
-            }
-        });
-    }
-
-    /// Replies with a new entry, counting the kernel's reference.
-    fn reply_entry(state: &FsState, reply: ReplyEntry, st: &Iatt) {
-        let ino = state.remember(st.gfid);
-        reply.entry(&state.timeouts.entry, &file_attr(ino, st), Generation(0));
+    /// The state and the caller, for an operation.
+    fn with(&self, req: &Request) -> (Arc<FsState>, Ctx) {
+        (self.state.clone(), ctx(req))
     }
 
     /// direct-io-mode=enable bypasses the page cache for every file; auto
@@ -237,30 +309,8 @@ impl fuser::Filesystem for GlusterFuse {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(name));
-        self.spawn(async move {
-            let r = async {
-                let p = s.gfid(parent.0)?;
-                let st = s.vol.lookup(&c, p, &name).await?;
-                if s.writes_pending(&st.gfid) {
-                    // Its size and times are about to change: report them
-                    // after our queued writes landed.
-                    s.settle(st.gfid).await;
-                    return s.vol.stat(&c, st.gfid).await;
-                }
-                Ok(st)
-            }
-            .await;
-            match r {
-                Ok(st) => Self::reply_entry(&s, reply, &st),
-                Err(e) if e.errno() == errno::ENOENT && !s.timeouts.negative.is_zero() => {
-                    // A negative entry: node 0, cached for negative-timeout.
-                    let attr = file_attr(0, &Iatt::default());
-                    reply.entry(&s.timeouts.negative, &attr, Generation(0));
-                }
-                Err(e) => reply.error(errno_of(&e, "lookup")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "lookup", attr::lookup(s, c, parent.0, name_of(name)));
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -268,22 +318,12 @@ impl fuser::Filesystem for GlusterFuse {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let gfid = s.gfid(ino.0)?;
-                s.settle(gfid).await;
-                match fh.map(|f| s.file(f.0)) {
-                    Some(Ok(fd)) => fd.fstat(&c).await,
-                    _ => s.vol.stat(&c, gfid).await,
-                }
-            }
-            .await;
-            match r {
-                Ok(st) => reply.attr(&s.timeouts.attr, &file_attr(ino.0, &st)),
-                Err(e) => reply.error(errno_of(&e, "getattr")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(
+            reply,
+            "getattr",
+            attr::getattr(s, c, ino.0, fh.map(|f| f.0)),
+        );
     }
 
     fn setattr(
@@ -304,7 +344,7 @@ impl fuser::Filesystem for GlusterFuse {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
+        let (s, c) = self.with(req);
         let attr = SetAttr {
             mode,
             uid,
@@ -312,45 +352,14 @@ impl fuser::Filesystem for GlusterFuse {
             atime: atime.map(set_time),
             mtime: mtime.map(set_time),
         };
-        self.spawn(async move {
-            let r = async {
-                let gfid = s.gfid(ino.0)?;
-                s.settle_with_error(gfid).await?;
-                let fd = fh.and_then(|f| s.file(f.0).ok());
-                let mut last = None;
-                if let Some(size) = size {
-                    last = Some(match &fd {
-                        Some(fd) => fd.ftruncate(&c, size).await?,
-                        None => s.vol.truncate(&c, gfid, size).await?,
-                    });
-                }
-                if attr != SetAttr::default() {
-                    last = Some(match &fd {
-                        Some(fd) => fd.fsetattr(&c, &attr).await?,
-                        None => s.vol.setattr(&c, gfid, &attr).await?,
-                    });
-                }
-                match last {
-                    Some(st) if st.is_valid() => Ok(st),
-                    _ => s.vol.stat(&c, gfid).await,
-                }
-            }
-            .await;
-            match r {
-                Ok(st) => reply.attr(&s.timeouts.attr, &file_attr(ino.0, &st)),
-                Err(e) => reply.error(errno_of(&e, "setattr")),
-            }
-        });
+        let fh = fh.map(|f| f.0);
+        self.run(reply, "setattr", attr::setattr(s, c, ino.0, fh, size, attr));
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async { s.vol.readlink(&c, s.gfid(ino.0)?).await }.await;
-            match r {
-                Ok(target) => reply.data(&target),
-                Err(e) => reply.error(errno_of(&e, "readlink")),
-            }
+        let (s, c) = self.with(req);
+        self.run(reply, "readlink", async move {
+            s.vol.readlink(&c, s.gfid(ino.0)?).await
         });
     }
 
@@ -364,13 +373,9 @@ impl fuser::Filesystem for GlusterFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (c, name) = (ctx(req), name_of(name));
-        self.answer_entry(reply, "mknod", move |s| async move {
-            let p = s.gfid(parent.0)?;
-            s.vol
-                .mknod(&c, p, &name, mode, u64::from(rdev), umask)
-                .await
-        });
+        let (s, c) = self.with(req);
+        let work = names::mknod(s, c, parent.0, name_of(name), mode, umask, rdev);
+        self.run(reply, "mknod", work);
     }
 
     fn mkdir(
@@ -382,25 +387,23 @@ impl fuser::Filesystem for GlusterFuse {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let (c, name) = (ctx(req), name_of(name));
-        self.answer_entry(reply, "mkdir", move |s| async move {
-            let p = s.gfid(parent.0)?;
-            s.vol.mkdir(&c, p, &name, mode, umask).await
-        });
+        let (s, c) = self.with(req);
+        let work = names::mkdir(s, c, parent.0, name_of(name), mode, umask);
+        self.run(reply, "mkdir", work);
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (c, name) = (ctx(req), name_of(name));
-        self.answer_empty(reply, "unlink", move |s| async move {
-            s.vol.unlink(&c, s.gfid(parent.0)?, &name).await
-        });
+        let (s, c) = self.with(req);
+        self.run(
+            reply,
+            "unlink",
+            names::unlink(s, c, parent.0, name_of(name)),
+        );
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (c, name) = (ctx(req), name_of(name));
-        self.answer_empty(reply, "rmdir", move |s| async move {
-            s.vol.rmdir(&c, s.gfid(parent.0)?, &name).await
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "rmdir", names::rmdir(s, c, parent.0, name_of(name)));
     }
 
     fn symlink(
@@ -411,12 +414,10 @@ impl fuser::Filesystem for GlusterFuse {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let (c, name) = (ctx(req), name_of(link_name));
+        let (s, c) = self.with(req);
         let target = target.as_os_str().as_bytes().to_vec();
-        self.answer_entry(reply, "symlink", move |s| async move {
-            let p = s.gfid(parent.0)?;
-            s.vol.symlink(&c, p, &name, &target, 0).await
-        });
+        let work = names::symlink(s, c, parent.0, name_of(link_name), target);
+        self.run(reply, "symlink", work);
     }
 
     fn rename(
@@ -429,35 +430,10 @@ impl fuser::Filesystem for GlusterFuse {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        // RENAME_NOREPLACE is honoured; EXCHANGE and WHITEOUT are not
-        // possible over the GlusterFS protocol.
-        if !(flags - RenameFlags::RENAME_NOREPLACE).is_empty() {
-            reply.error(Errno::from_i32(errno::EINVAL));
-            return;
-        }
-        let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
-        let (s, c) = (self.state.clone(), ctx(req));
+        let (s, c) = self.with(req);
         let (name, newname) = (name_of(name), name_of(newname));
-        self.spawn(async move {
-            let r = async {
-                let (p, np) = (s.gfid(parent.0)?, s.gfid(newparent.0)?);
-                if noreplace {
-                    match s.vol.lookup(&c, np, &newname).await {
-                        Ok(_) => {
-                            return Err(Error::errno_msg(errno::EEXIST, "target exists"));
-                        }
-                        Err(e) if e.is_enoent() => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                s.vol.rename(&c, p, &name, np, &newname).await
-            }
-            .await;
-            match r {
-                Ok(_) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "rename")),
-            }
-        });
+        let work = names::rename(s, c, parent.0, name, newparent.0, newname, flags.bits());
+        self.run(reply, "rename", work);
     }
 
     fn link(
@@ -468,37 +444,16 @@ impl fuser::Filesystem for GlusterFuse {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let (c, name) = (ctx(req), name_of(newname));
-        self.answer_entry(reply, "link", move |s| async move {
-            let (g, np) = (s.gfid(ino.0)?, s.gfid(newparent.0)?);
-            s.vol.link(&c, g, np, &name).await
-        });
+        let (s, c) = self.with(req);
+        let work = names::link(s, c, ino.0, newparent.0, name_of(newname));
+        self.run(reply, "link", work);
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let (s, c) = (self.state.clone(), ctx(req));
+        let (s, c) = self.with(req);
         let fopen = self.open_flags();
-        // O_TRUNC must take effect now; every other open is answered at
-        // once and reaches the brick on first use (open-behind).
-        let lazy = flags.0 & libc::O_TRUNC == 0;
-        self.spawn(async move {
-            let r = async {
-                let gfid = s.gfid(ino.0)?;
-                if lazy {
-                    s.vol.open_lazy(&c, gfid, flags.0 as u32).await
-                } else {
-                    s.settle_with_error(gfid).await?;
-                    s.vol.open(&c, gfid, flags.0 as u32).await
-                }
-            }
-            .await;
-            match r {
-                Ok(fd) => {
-                    let fh = s.add_handle(Handle::file(fd));
-                    reply.opened(FileHandle(fh), fopen);
-                }
-                Err(e) => reply.error(errno_of(&e, "open")),
-            }
+        self.run(reply, "open", async move {
+            Ok((files::open(s, c, ino.0, flags.0).await?, fopen))
         });
     }
 
@@ -513,19 +468,8 @@ impl fuser::Filesystem for GlusterFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let fd = s.file(fh.0)?;
-                s.settle(fd.gfid()).await;
-                fd.read(&c, offset, size as usize).await
-            }
-            .await;
-            match r {
-                Ok(data) => reply.data(&data),
-                Err(e) => reply.error(errno_of(&e, "read")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "read", files::read(s, c, fh.0, offset, size));
     }
 
     fn write(
@@ -540,16 +484,10 @@ impl fuser::Filesystem for GlusterFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
+        let (s, c) = self.with(req);
         // The one copy out of fuser's buffer; from here on it is shared.
         let data = bytes::Bytes::copy_from_slice(data);
-        self.spawn(async move {
-            let r = async { s.write(c, s.file(fh.0)?, offset, data).await }.await;
-            match r {
-                Ok(n) => reply.written(n as u32),
-                Err(e) => reply.error(errno_of(&e, "write")),
-            }
-        });
+        self.run(reply, "write", files::write(s, c, fh.0, offset, data));
     }
 
     fn flush(
@@ -561,45 +499,7 @@ impl fuser::Filesystem for GlusterFuse {
         reply: ReplyEmpty,
     ) {
         let (s, c) = (self.state.clone(), ctx_owner(req, lock_owner.0));
-        let behind = s.wb_policy.is_some_and(|p| p.flush_behind);
-        self.spawn(async move {
-            let fd = match s.file(fh.0) {
-                Ok(fd) => fd,
-                Err(e) => return reply.error(errno_of(&e, "flush")),
-            };
-            // FLUSH lets go of every POSIX lock of this owner on the file.
-            s.locks.forget_owner(fd.gfid(), lock_owner.0);
-            // A write that already failed in the background fails close().
-            if let Some(e) = s.wb.as_ref().and_then(|wb| wb.take_error(&fd.gfid())) {
-                return reply.error(errno_of(&e, "flush"));
-            }
-            if behind {
-                // flush-behind (the volume's default): close() returns now;
-                // the queued writes and the FLUSH complete in the background,
-                // and RELEASE waits for them through the closing lock.
-                let Some(lock) = s.closing_lock(fh.0) else {
-                    return reply.error(Errno::from_i32(errno::EBADF));
-                };
-                let _closing = lock.lock().await;
-                reply.ok();
-                if let Err(e) = s.settle_with_error(fd.gfid()).await {
-                    tracing::warn!("write before close failed: {e}");
-                }
-                if let Err(e) = fd.flush(&c).await {
-                    tracing::warn!("background flush failed: {e}");
-                }
-                return;
-            }
-            let r = async {
-                s.settle_with_error(fd.gfid()).await?;
-                fd.flush(&c).await
-            }
-            .await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "flush")),
-            }
-        });
+        self.run(reply, "flush", files::flush(s, c, fh.0, lock_owner.0));
     }
 
     fn release(
@@ -612,23 +512,11 @@ impl fuser::Filesystem for GlusterFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let s = self.state.clone();
-        // Answer at once; the RELEASE itself goes out in the background.
+        // Answered at once; the RELEASE itself goes out in the background.
         reply.ok();
-        self.spawn(async move {
-            if let Some(Handle::File(f)) = s.take_handle(fh.0) {
-                // RELEASE drops the locks held through this open file
-                // (OFD and flock locks are owned by it).
-                if let Some(o) = lock_owner {
-                    s.locks.forget_owner(f.fd.gfid(), o.0);
-                }
-                // After a background FLUSH of this fd, and after the
-                // queued writes that use it.
-                let _flushed = f.closing.lock().await;
-                s.settle(f.fd.gfid()).await;
-                f.fd.release().await;
-            }
-        });
+        let owner = lock_owner.map(|o| o.0);
+        self.rt
+            .spawn(files::release(self.state.clone(), fh.0, owner));
     }
 
     fn fsync(
@@ -639,35 +527,14 @@ impl fuser::Filesystem for GlusterFuse {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let fd = s.file(fh.0)?;
-                s.settle_with_error(fd.gfid()).await?;
-                fd.fsync(&c, datasync).await
-            }
-            .await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "fsync")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "fsync", files::fsync(s, c, fh.0, datasync));
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async { s.vol.opendir(&c, s.gfid(ino.0)?).await }.await;
-            match r {
-                Ok(fd) => {
-                    let fh = s.add_handle(Handle::Dir(Arc::new(DirStream {
-                        fd,
-                        pending: Default::default(),
-                    })));
-                    reply.opened(FileHandle(fh), FopenFlags::empty());
-                }
-                Err(e) => reply.error(errno_of(&e, "opendir")),
-            }
+        let (s, c) = self.with(req);
+        self.run(reply, "opendir", async move {
+            Ok((dirs::opendir(s, c, ino.0).await?, FopenFlags::empty()))
         });
     }
 
@@ -677,32 +544,11 @@ impl fuser::Filesystem for GlusterFuse {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let dir = s.dir(fh.0)?;
-                let mut entries = s.dir_entries(&c, &dir, offset).await?;
-                let mut last = offset;
-                while let Some(e) = entries.pop_front() {
-                    let child = if e.name == b"." { ino.0 } else { e.d_ino };
-                    let k = e.stat.map_or(FileType::RegularFile, |st| kind(st.mode));
-                    if reply.add(INodeNo(child), e.d_off, k, OsStr::from_bytes(&e.name)) {
-                        entries.push_front(e);
-                        *dir.pending.lock() = Some((last, entries));
-                        break;
-                    }
-                    last = e.d_off;
-                }
-                Ok::<_, Error>(())
-            }
-            .await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "readdir")),
-            }
-        });
+        let (s, c) = self.with(req);
+        let work = dirs::readdir(s, c, ino.0, fh.0, offset, false);
+        self.run(reply, "readdir", work);
     }
 
     fn readdirplus(
@@ -711,65 +557,11 @@ impl fuser::Filesystem for GlusterFuse {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectoryPlus,
+        reply: ReplyDirectoryPlus,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let dir = s.dir(fh.0)?;
-                let mut entries = s.dir_entries(&c, &dir, offset).await?;
-                let mut last = offset;
-                let ttl = s.timeouts.entry;
-                while let Some(e) = entries.pop_front() {
-                    let dot = e.name == b"." || e.name == b"..";
-                    // The kernel takes no reference for . and .., nor for
-                    // entries without attributes (node 0).
-                    let stat = e.stat.filter(|st| !s.writes_pending(&st.gfid));
-                    let (node, attr) = match (&stat, dot) {
-                        (Some(st), false) => {
-                            let n = s.remember(st.gfid);
-                            (n, file_attr(n, st))
-                        }
-                        (Some(st), true) => (
-                            0,
-                            file_attr(if e.name == b"." { ino.0 } else { st.ino }, st),
-                        ),
-                        (None, _) => (0, file_attr(0, &Iatt::default())),
-                    };
-                    let attr = if node == 0 && !dot {
-                        FileAttr {
-                            ino: INodeNo(e.d_ino),
-                            ..attr
-                        }
-                    } else {
-                        attr
-                    };
-                    let full = reply.add(
-                        INodeNo(if dot { attr.ino.0 } else { node }),
-                        e.d_off,
-                        OsStr::from_bytes(&e.name),
-                        &ttl,
-                        &attr,
-                        Generation(0),
-                    );
-                    if full {
-                        if node != 0 {
-                            s.forget(node, 1);
-                        }
-                        entries.push_front(e);
-                        *dir.pending.lock() = Some((last, entries));
-                        break;
-                    }
-                    last = e.d_off;
-                }
-                Ok::<_, Error>(())
-            }
-            .await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "readdirplus")),
-            }
-        });
+        let (s, c) = self.with(req);
+        let work = dirs::readdir(s, c, ino.0, fh.0, offset, true);
+        self.run(reply, "readdirplus", work);
     }
 
     fn releasedir(
@@ -780,13 +572,8 @@ impl fuser::Filesystem for GlusterFuse {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let s = self.state.clone();
         reply.ok();
-        self.spawn(async move {
-            if let Some(Handle::Dir(d)) = s.take_handle(fh.0) {
-                d.fd.release().await;
-            }
-        });
+        self.rt.spawn(dirs::releasedir(self.state.clone(), fh.0));
     }
 
     fn fsyncdir(
@@ -797,33 +584,13 @@ impl fuser::Filesystem for GlusterFuse {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async { s.dir(fh.0)?.fd.fsync(&c, datasync).await }.await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "fsyncdir")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "fsyncdir", dirs::fsyncdir(s, c, fh.0, datasync));
     }
 
     fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            match s.vol.statfs(&c, client::Gfid::ROOT).await {
-                Ok(st) => reply.statfs(
-                    st.blocks,
-                    st.bfree,
-                    st.bavail,
-                    st.files,
-                    st.ffree,
-                    st.bsize as u32,
-                    st.namemax as u32,
-                    st.frsize as u32,
-                ),
-                Err(e) => reply.error(errno_of(&e, "statfs")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "statfs", dirs::statfs(s, c));
     }
 
     fn setxattr(
@@ -836,128 +603,32 @@ impl fuser::Filesystem for GlusterFuse {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let name = name_of(name);
-        if is_internal_xattr(&name) {
-            reply.error(Errno::from_i32(errno::EPERM));
-            return;
-        }
-        let Ok(name) = String::from_utf8(name) else {
-            reply.error(Errno::from_i32(errno::EINVAL));
-            return;
-        };
-        let (s, c, value) = (self.state.clone(), ctx(req), value.to_vec());
-        self.spawn(async move {
-            let r = async {
-                s.vol
-                    .setxattr(&c, s.gfid(ino.0)?, &name, &value, flags as u32)
-                    .await
-            }
-            .await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "setxattr")),
-            }
-        });
+        let (s, c) = self.with(req);
+        let work = xattr::setxattr(s, c, ino.0, name_of(name), value.to_vec(), flags);
+        self.run(reply, "setxattr", work);
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let name = name_of(name);
-        if is_internal_xattr(&name) {
-            reply.error(Errno::from_i32(errno::ENODATA));
-            return;
-        }
-        let Ok(name) = String::from_utf8(name) else {
-            reply.error(Errno::from_i32(errno::ENODATA));
-            return;
-        };
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let gfid = s.gfid(ino.0)?;
-                if let Some(v) = virtual_xattr(name.as_bytes(), gfid) {
-                    return Ok(v);
-                }
-                let hot = is_hot_xattr(name.as_bytes());
-                if hot {
-                    match s.cached_xattr(gfid, name.as_bytes()) {
-                        Some(Some(v)) => return Ok(v),
-                        Some(None) => {
-                            return Err(Error::errno_msg(errno::ENODATA, "no such attribute"))
-                        }
-                        None => {}
-                    }
-                }
-                let r = s.vol.getxattr(&c, gfid, &name).await;
-                if hot {
-                    match &r {
-                        Ok(v) => s.cache_xattr(gfid, name.as_bytes(), Some(v.clone())),
-                        Err(e) if e.errno() == errno::ENODATA => {
-                            s.cache_xattr(gfid, name.as_bytes(), None)
-                        }
-                        Err(_) => {}
-                    }
-                }
-                r
-            }
-            .await;
-            match r {
-                Ok(v) => reply_xattr(reply, size, &v),
-                Err(e) => reply.error(errno_of(&e, "getxattr")),
-            }
-        });
+        let (s, c) = self.with(req);
+        let work = xattr::getxattr(s, c, ino.0, name_of(name), size);
+        self.run(reply, "getxattr", work);
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async { s.vol.listxattr(&c, s.gfid(ino.0)?).await }.await;
-            match r {
-                Ok(names) => {
-                    let mut buf = Vec::new();
-                    for n in names.iter().filter(|n| !is_internal_xattr(n)) {
-                        buf.extend_from_slice(n);
-                        buf.push(0);
-                    }
-                    reply_xattr(reply, size, &buf);
-                }
-                Err(e) => reply.error(errno_of(&e, "listxattr")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "listxattr", xattr::listxattr(s, c, ino.0, size));
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = name_of(name);
-        if is_internal_xattr(&name) {
-            reply.error(Errno::from_i32(errno::EPERM));
-            return;
-        }
-        let Ok(name) = String::from_utf8(name) else {
-            reply.error(Errno::from_i32(errno::ENODATA));
-            return;
-        };
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let gfid = s.gfid(ino.0)?;
-                s.uncache_xattrs(gfid);
-                s.vol.removexattr(&c, gfid, &name).await
-            }
-            .await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "removexattr")),
-            }
-        });
+        let (s, c) = self.with(req);
+        let work = xattr::removexattr(s, c, ino.0, name_of(name));
+        self.run(reply, "removexattr", work);
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async { s.vol.access(&c, s.gfid(ino.0)?, mask.bits() as u32).await }.await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "access")),
-            }
+        let (s, c) = self.with(req);
+        self.run(reply, "access", async move {
+            s.vol.access(&c, s.gfid(ino.0)?, mask.bits() as u32).await
         });
     }
 
@@ -971,31 +642,12 @@ impl fuser::Filesystem for GlusterFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let (s, c, name) = (self.state.clone(), ctx(req), name_of(name));
+        let (s, c) = self.with(req);
         let fopen = self.open_flags();
-        self.spawn(async move {
-            let r = async {
-                let p = s.gfid(parent.0)?;
-                s.vol.create(&c, p, &name, flags as u32, mode, umask).await
-            }
-            .await;
-            match r {
-                Ok((fd, st)) => {
-                    // A new file has no capabilities: spare the kernel's
-                    // pre-write check a round trip.
-                    s.cache_xattr(st.gfid, b"security.capability", None);
-                    let fh = s.add_handle(Handle::file(fd));
-                    let ino = s.remember(st.gfid);
-                    reply.created(
-                        &s.timeouts.entry,
-                        &file_attr(ino, &st),
-                        Generation(0),
-                        FileHandle(fh),
-                        fopen,
-                    );
-                }
-                Err(e) => reply.error(errno_of(&e, "create")),
-            }
+        let work = files::create(s, c, parent.0, name_of(name), mode, umask, flags);
+        self.run(reply, "create", async move {
+            let (node, fh) = work.await?;
+            Ok((node, fh, fopen))
         });
     }
 
@@ -1012,22 +664,8 @@ impl fuser::Filesystem for GlusterFuse {
         reply: ReplyLock,
     ) {
         let (s, c) = (self.state.clone(), ctx_owner(req, lock_owner.0));
-        let flock = to_flock(start, end, typ, pid);
-        self.spawn(async move {
-            let r = async { s.file(fh.0)?.lk(&c, lock::GETLK, &flock).await }.await;
-            match r {
-                Ok(f) => {
-                    let (start, end) = from_range(f.start, f.len);
-                    let typ = match f.kind {
-                        lock::RDLCK => libc::F_RDLCK,
-                        lock::WRLCK => libc::F_WRLCK,
-                        _ => libc::F_UNLCK,
-                    };
-                    reply.locked(start, end, typ, f.pid);
-                }
-                Err(e) => reply.error(errno_of(&e, "getlk")),
-            }
-        });
+        let range = lock_range(start, end, typ, pid);
+        self.run(reply, "getlk", posix_locks::getlk(s, c, fh.0, range));
     }
 
     fn setlk(
@@ -1044,30 +682,9 @@ impl fuser::Filesystem for GlusterFuse {
         reply: ReplyEmpty,
     ) {
         let (s, c) = (self.state.clone(), ctx_owner(req, lock_owner.0));
-        let flock = to_flock(start, end, typ, pid);
-        let cmd = if sleep { lock::SETLKW } else { lock::SETLK };
-        let owner = lock_owner.0;
-        self.spawn(async move {
-            let r = async {
-                let fd = s.file(fh.0)?;
-                let gfid = fd.gfid();
-                if flock.kind == lock::UNLCK && !s.locks.may_hold(gfid, owner, start, end) {
-                    return Ok(()); // nothing of ours to unlock there
-                }
-                fd.lk(&c, cmd, &flock).await?;
-                if flock.kind == lock::UNLCK {
-                    s.locks.released(gfid, owner, start, end);
-                } else {
-                    s.locks.granted(gfid, owner, start, end);
-                }
-                Ok::<_, Error>(())
-            }
-            .await;
-            match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "setlk")),
-            }
-        });
+        let range = lock_range(start, end, typ, pid);
+        let work = posix_locks::setlk(s, c, fh.0, lock_owner.0, range, sleep);
+        self.run(reply, "setlk", work);
     }
 
     fn fallocate(
@@ -1080,21 +697,9 @@ impl fuser::Filesystem for GlusterFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                // Queued writes first: a hole punched under a write still
-                // in flight would be filled again by it.
-                let fd = s.file(fh.0)?;
-                s.settle_with_error(fd.gfid()).await?;
-                fd.fallocate(&c, mode as u32, offset, length).await
-            }
-            .await;
-            match r {
-                Ok(_) => reply.ok(),
-                Err(e) => reply.error(errno_of(&e, "fallocate")),
-            }
-        });
+        let (s, c) = self.with(req);
+        let work = files::fallocate(s, c, fh.0, offset, length, mode);
+        self.run(reply, "fallocate", work);
     }
 
     fn lseek(
@@ -1106,31 +711,8 @@ impl fuser::Filesystem for GlusterFuse {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        let what = match whence {
-            libc::SEEK_DATA => proto::fops::SEEK_DATA,
-            libc::SEEK_HOLE => proto::fops::SEEK_HOLE,
-            _ => {
-                reply.error(Errno::from_i32(errno::EINVAL));
-                return;
-            }
-        };
-        if offset < 0 {
-            reply.error(Errno::from_i32(errno::ENXIO));
-            return;
-        }
-        let (s, c) = (self.state.clone(), ctx(req));
-        self.spawn(async move {
-            let r = async {
-                let fd = s.file(fh.0)?;
-                s.settle(fd.gfid()).await;
-                fd.seek(&c, offset as u64, what).await
-            }
-            .await;
-            match r {
-                Ok(off) => reply.offset(off as i64),
-                Err(e) => reply.error(errno_of(&e, "lseek")),
-            }
-        });
+        let (s, c) = self.with(req);
+        self.run(reply, "lseek", files::lseek(s, c, fh.0, offset, whence));
     }
 
     fn copy_file_range(
@@ -1146,63 +728,10 @@ impl fuser::Filesystem for GlusterFuse {
         _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        let (s, c) = (self.state.clone(), ctx(req));
-        let len = len.min(0xFFFF_F000) as u32; // one call, page-aligned
-        self.spawn(async move {
-            let r = async {
-                let (src, dst) = (s.file(fh_in.0)?, s.file(fh_out.0)?);
-                s.settle(src.gfid()).await;
-                s.settle_with_error(dst.gfid()).await?;
-                src.copy_file_range(&c, offset_in, &dst, offset_out, len)
-                    .await
-            }
-            .await;
-            match r {
-                Ok(n) => reply.written(n as u32),
-                Err(e) => reply.error(errno_of(&e, "copy_file_range")),
-            }
-        });
-    }
-}
-
-fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
-    if size == 0 {
-        reply.size(value.len() as u32);
-    } else if value.len() > size as usize {
-        reply.error(Errno::from_i32(errno::ERANGE));
-    } else {
-        reply.data(value);
-    }
-}
-
-/// FUSE gives [start, end] inclusive (end = OFFSET_MAX for "to EOF");
-/// GlusterFS takes start and length (0 = to EOF).
-fn to_flock(start: u64, end: u64, typ: i32, pid: u32) -> Flock {
-    let kind = match typ {
-        libc::F_RDLCK => lock::RDLCK,
-        libc::F_WRLCK => lock::WRLCK,
-        _ => lock::UNLCK,
-    };
-    let len = if end >= i64::MAX as u64 {
-        0
-    } else {
-        end.saturating_sub(start) + 1
-    };
-    Flock {
-        kind,
-        whence: 0,
-        start,
-        len,
-        pid,
-        lk_owner: Vec::new(),
-    }
-}
-
-fn from_range(start: u64, len: u64) -> (u64, u64) {
-    if len == 0 {
-        (start, i64::MAX as u64)
-    } else {
-        (start, start.saturating_add(len - 1))
+        let (s, c) = self.with(req);
+        let (src, dst) = ((fh_in.0, offset_in), (fh_out.0, offset_out));
+        let work = files::copy_file_range(s, c, src, dst, len);
+        self.run(reply, "copy_file_range", work);
     }
 }
 
@@ -1219,14 +748,20 @@ mod tests {
             time(-1, 500_000_000),
             UNIX_EPOCH - Duration::from_millis(500)
         );
+        let before = UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(
+            set_time(TimeOrNow::SpecificTime(before)),
+            SetTime::At {
+                sec: -2,
+                nsec: 500_000_000
+            }
+        );
     }
 
     #[test]
-    fn rdev_and_lock_ranges() {
+    fn rdev_and_kinds() {
         assert_eq!(linux_rdev((1 << 32) | 3), libc::makedev(1, 3) as u32);
-        let f = to_flock(10, u64::MAX, libc::F_WRLCK, 7);
-        assert_eq!((f.start, f.len, f.kind), (10, 0, lock::WRLCK));
-        assert_eq!(from_range(10, 0), (10, i64::MAX as u64));
-        assert_eq!(from_range(10, 5), (10, 14));
+        assert_eq!(kind(0), FileType::RegularFile);
+        assert_eq!(kind(proto::iatt::S_IFDIR | 0o755), FileType::Directory);
     }
 }

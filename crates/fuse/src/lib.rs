@@ -1,5 +1,6 @@
-//! glusterfs-rs's FUSE file system: the kernel side (`fuse_ops`) over the
-//! file-system semantics (`fs`, `inode`) over `client::Volume`, and the
+//! glusterfs-rs's FUSE file system: the kernel side (`fuse_ops`, fuser types
+//! only) over what each request does (`ops`) over the file system's state
+//! (`fs`, `inode`, `writeback`, `locks`) over `client::Volume`, and the
 //! mount daemon (`daemon`, `options`, `logging`) shared by `glusterfs-rs
 //! mount` and `mount.glusterfs-rs`.
 
@@ -10,6 +11,7 @@ pub mod inode;
 pub mod locks;
 pub mod logging;
 pub mod mount_sys;
+pub mod ops;
 pub mod options;
 pub mod writeback;
 
