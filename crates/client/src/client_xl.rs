@@ -104,6 +104,17 @@ impl ClientXl {
     }
 }
 
+/// What storage/posix keeps on every inode for itself (the official
+/// client hides these too: getxattr ENODATA, not listed, set EPERM).
+pub fn is_posix_xattr(name: &[u8]) -> bool {
+    const EXACT: &[&[u8]] = &[
+        b"trusted.gfid",
+        b"trusted.glusterfs.volume-id",
+        b"trusted.glusterfs.mdata",
+    ];
+    EXACT.contains(&name) || name.starts_with(b"trusted.gfid2path.")
+}
+
 /// The brick's fd number for one open fd: (connection generation, fd);
 /// generation 0 = not opened here.
 struct RemoteFd {
@@ -202,15 +213,8 @@ impl Xlator for ClientXl {
     fn close(&self) {
         self.brick.close();
     }
-    /// What storage/posix keeps on every inode for itself (the official
-    /// client hides these too).
     fn hides_xattr(&self, name: &[u8]) -> bool {
-        const EXACT: &[&[u8]] = &[
-            b"trusted.gfid",
-            b"trusted.glusterfs.volume-id",
-            b"trusted.glusterfs.mdata",
-        ];
-        EXACT.contains(&name) || name.starts_with(b"trusted.gfid2path.")
+        is_posix_xattr(name)
     }
     async fn refresh(&self, _ctx: &Ctx) {}
 
@@ -742,5 +746,24 @@ impl Xlator for ClientXl {
             xdata,
         };
         Ok(self.fd_call(ctx, fd_in, build, Bytes::new()).await?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_posix_xattr;
+    use crate::distribute::is_dht_xattr;
+
+    #[test]
+    fn internal_xattrs() {
+        let hidden = |n: &[u8]| is_posix_xattr(n) || is_dht_xattr(n);
+        assert!(hidden(b"trusted.gfid"));
+        assert!(hidden(b"trusted.glusterfs.dht"));
+        assert!(hidden(b"trusted.glusterfs.dht.linkto"));
+        assert!(hidden(b"trusted.gfid2path.3fb73d826dfd18fb"));
+        // The official client lets these through (checked on a mount).
+        assert!(!hidden(b"trusted.glusterfs.foo"));
+        assert!(!hidden(b"trusted.afr.x"));
+        assert!(!hidden(b"user.x"));
     }
 }

@@ -547,6 +547,12 @@ pub(crate) fn as_root(ctx: &Identity) -> Identity {
     }
 }
 
+/// DHT's own xattrs (layouts, linkto, MDS, commit hash): hidden from
+/// users, as the official client hides them.
+pub fn is_dht_xattr(name: &[u8]) -> bool {
+    name.starts_with(LAYOUT_XATTR.as_bytes())
+}
+
 /// Whether a reply's entry is a linkto file (§3.1): permission bits
 /// exactly the sticky bit, and the linkto xattr present.
 pub fn is_linkto(st: &Iatt, xdata: &GfxDict) -> bool {

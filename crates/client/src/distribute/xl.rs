@@ -100,7 +100,7 @@ impl Xlator for Distribute {
         &self.subvols
     }
     fn hides_xattr(&self, name: &[u8]) -> bool {
-        name.starts_with(b"trusted.glusterfs.dht")
+        super::is_dht_xattr(name)
     }
     async fn refresh(&self, ctx: &Ctx) {
         // A rebalance may have started: learn the volume's commit hash

@@ -94,14 +94,14 @@ pub async fn rename(
     let noreplace = rename_noreplace(flags)?;
     let (p, np) = (s.gfid(parent)?, s.gfid(newparent)?);
     if noreplace {
-        match s.vol.lookup(&c, np, &newname).await {
-            Ok(_) => return fail(errno::EEXIST, "target exists"),
-            Err(e) if e.is_enoent() => {}
-            Err(e) => return Err(e),
-        }
-    } else {
-        open_victim(&s, &c, np, &newname).await;
+        // Decided under the target name's lock, not by a racy lookup.
+        return s
+            .vol
+            .rename_noreplace(&c, p, &name, np, &newname)
+            .await
+            .map(drop);
     }
+    open_victim(&s, &c, np, &newname).await;
     s.vol.rename(&c, p, &name, np, &newname).await.map(drop)
 }
 

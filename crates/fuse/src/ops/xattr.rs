@@ -8,18 +8,6 @@ use client::{Ctx, Error, Gfid};
 use proto::errno;
 use std::sync::Arc;
 
-/// xattrs the bricks keep for GlusterFS itself. The official client hides
-/// them (getxattr ENODATA, not listed) and refuses to set them (EPERM).
-pub fn is_internal_xattr(name: &[u8]) -> bool {
-    const EXACT: &[&[u8]] = &[
-        b"trusted.gfid",
-        b"trusted.glusterfs.volume-id",
-        b"trusted.glusterfs.mdata",
-    ];
-    const PREFIX: &[&[u8]] = &[b"trusted.glusterfs.dht", b"trusted.gfid2path."];
-    EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
-}
-
 /// The kernel looks up security.capability before every write (to drop
 /// file capabilities) and IMA may ask for security.ima: without a cache
 /// each write waits for a GETXATTR round trip, which serialised writes.
@@ -56,10 +44,11 @@ pub fn sized(size: u32, value: Vec<u8>) -> Result<XattrAnswer> {
     }
 }
 
-/// A name the volume may be asked about: not one of GlusterFS's own
-/// (`refused` then), and UTF-8 (`bad_name` otherwise).
-fn user_name(name: Vec<u8>, refused: i32, bad_name: i32) -> Result<String> {
-    if is_internal_xattr(&name) {
+/// A name the volume may be asked about: not one the graph's translators
+/// keep for themselves (`hidden`; `refused` then), and UTF-8 (`bad_name`
+/// otherwise).
+fn user_name(hidden: bool, name: Vec<u8>, refused: i32, bad_name: i32) -> Result<String> {
+    if hidden {
         return fail(refused, "GlusterFS's own xattr");
     }
     String::from_utf8(name).or_else(|_| fail(bad_name, "xattr name is not UTF-8"))
@@ -73,7 +62,7 @@ pub async fn setxattr(
     value: Vec<u8>,
     flags: i32,
 ) -> Result<()> {
-    let name = user_name(name, errno::EPERM, errno::EINVAL)?;
+    let name = user_name(s.vol.hides_xattr(&name), name, errno::EPERM, errno::EINVAL)?;
     let gfid = s.gfid(ino)?;
     // A queued write landing after this call would undo it: the brick's
     // write drops security.capability.
@@ -92,7 +81,12 @@ pub async fn getxattr(
     name: Vec<u8>,
     size: u32,
 ) -> Result<XattrAnswer> {
-    let name = user_name(name, errno::ENODATA, errno::ENODATA)?;
+    let name = user_name(
+        s.vol.hides_xattr(&name),
+        name,
+        errno::ENODATA,
+        errno::ENODATA,
+    )?;
     let gfid = s.gfid(ino)?;
     let value = match virtual_xattr(name.as_bytes(), gfid) {
         Some(v) => v,
@@ -123,13 +117,13 @@ async fn cached_getxattr(s: &FsState, c: &Ctx, gfid: Gfid, name: &str) -> Result
 
 pub async fn listxattr(s: Arc<FsState>, c: Ctx, ino: u64, size: u32) -> Result<XattrAnswer> {
     let names = s.vol.listxattr(&c, s.gfid(ino)?).await?;
-    sized(size, name_list(&names))
+    sized(size, name_list(&names, |n| s.vol.hides_xattr(n)))
 }
 
-/// The NUL-separated list the kernel wants, without GlusterFS's own.
-pub fn name_list(names: &[Vec<u8>]) -> Vec<u8> {
+/// The NUL-separated list the kernel wants, without the `hidden` ones.
+pub fn name_list(names: &[Vec<u8>], hidden: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let mut buf = Vec::new();
-    for n in names.iter().filter(|n| !is_internal_xattr(n)) {
+    for n in names.iter().filter(|n| !hidden(n)) {
         buf.extend_from_slice(n);
         buf.push(0);
     }
@@ -137,7 +131,7 @@ pub fn name_list(names: &[Vec<u8>]) -> Vec<u8> {
 }
 
 pub async fn removexattr(s: Arc<FsState>, c: Ctx, ino: u64, name: Vec<u8>) -> Result<()> {
-    let name = user_name(name, errno::EPERM, errno::ENODATA)?;
+    let name = user_name(s.vol.hides_xattr(&name), name, errno::EPERM, errno::ENODATA)?;
     let gfid = s.gfid(ino)?;
     s.settle(gfid).await;
     s.uncache_xattrs(gfid);
@@ -151,20 +145,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn internal_xattrs() {
-        assert!(is_internal_xattr(b"trusted.gfid"));
-        assert!(is_internal_xattr(b"trusted.glusterfs.dht"));
-        assert!(is_internal_xattr(b"trusted.glusterfs.dht.linkto"));
-        assert!(is_internal_xattr(b"trusted.gfid2path.3fb73d826dfd18fb"));
-        // The official client lets these through (checked on a mount).
-        assert!(!is_internal_xattr(b"trusted.glusterfs.foo"));
-        assert!(!is_internal_xattr(b"trusted.afr.x"));
-        assert!(!is_internal_xattr(b"user.x"));
-    }
-
-    #[test]
     fn names_the_volume_is_asked_about() {
-        let name = |n: &[u8], refused, bad| user_name(n.to_vec(), refused, bad);
+        let hidden = |n: &[u8]| n.starts_with(b"trusted.gfid");
+        let name = |n: &[u8], refused, bad| user_name(hidden(n), n.to_vec(), refused, bad);
         assert_eq!(name(b"user.a", 1, 2).unwrap(), "user.a");
         assert_eq!(
             name(b"trusted.gfid", errno::EPERM, 2).unwrap_err().errno(),
@@ -192,7 +175,8 @@ mod tests {
             b"trusted.gfid".to_vec(),
             b"user.b".to_vec(),
         ];
-        assert_eq!(name_list(&names), b"user.a\0user.b\0");
+        let hidden = |n: &[u8]| n == b"trusted.gfid";
+        assert_eq!(name_list(&names, hidden), b"user.a\0user.b\0");
         assert_eq!(
             virtual_xattr(b"glusterfs.gfid.string", Gfid::ROOT).unwrap(),
             Gfid::ROOT.to_string().into_bytes()
