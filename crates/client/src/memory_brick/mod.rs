@@ -41,6 +41,7 @@
 //! can be disconnected (every call ENOTCONN, fds and locks dropped) and
 //! reconnected. Every call that reaches the brick is counted per fop.
 
+mod calls;
 mod data;
 mod entry;
 mod faults;
