@@ -21,6 +21,8 @@ mod locks;
 mod lookup;
 pub mod migration;
 pub mod readdir;
+#[cfg(test)]
+mod rules_tests;
 mod space;
 mod xl;
 
