@@ -4,6 +4,7 @@
 
 mod faults;
 mod linkto;
+mod model;
 
 use super::{DhtOptions, Distribute, LAYOUT_XATTR, LINKTO_XATTR, MDS_XATTR};
 use crate::dht_hash::name_hash;
