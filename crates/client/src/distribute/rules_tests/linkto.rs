@@ -237,3 +237,22 @@ async fn directory_rename_moves_every_copy_and_keeps_layout_and_mds() {
     );
     assert_eq!(v.where_is(&format!("/{b}")).len(), 3);
 }
+
+/// The renamed file's attributes in the reply come from the brick that
+/// did the RENAME; when that is the linkto side (R = D_h != S_c) they are
+/// the linkto's (mode 01000, size 0). Upstream merges attributes from the
+/// source's cached brick only (dht_rename_cbk).
+#[tokio::test]
+async fn rename_replies_with_the_file_not_its_linkto() {
+    let v = volume(2, &[]);
+    let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
+    let src = v.name_on("/d", 1, "s");
+    let dst = v.name_on("/d", 0, "t");
+    let (gs, fd) = v.create(d, &src).await.unwrap();
+    v.top
+        .write(&v.ctx, &fd, 0, Bytes::from_static(b"12345"), GfxDict::new())
+        .await
+        .unwrap();
+    let st = v.rename(d, &src, d, &dst).await.unwrap().stat;
+    assert_eq!((st.gfid, st.mode & 0o7777, st.size), (gs, 0o644, 5));
+}
