@@ -15,9 +15,10 @@ use proto::Gfid;
 /// Largest READ served (a bigger one would be a translator bug; the
 /// brick's own limit is its iobuf size).
 pub(super) const MAX_READ: u32 = 64 << 20;
-/// What one listed entry costs of a READDIR(P) `size`, as posix counts it
-/// (gf_dirent_t plus the name).
-const DIRENT_COST: usize = 256;
+/// What one listed entry costs of a READDIR(P) `size`, as posix counts it:
+/// sizeof(gf_dirent_t) on x86_64, plus the name and its NUL (a 1024-byte
+/// READDIRP of 6-letter names gets 4 entries, fixtures READDIRP.page1).
+const DIRENT_COST: usize = 208;
 
 const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
 const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;

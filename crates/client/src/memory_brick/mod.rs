@@ -40,6 +40,21 @@
 //! call, with or without taking effect; replies can be delayed; the brick
 //! can be disconnected (every call ENOTCONN, fds and locks dropped) and
 //! reconnected. Every call that reaches the brick is counted per fop.
+//!
+//! Use: build the translator over bricks as the registry would over
+//! protocol/client leaves, then drive it through [`Xlator`] and look at
+//! the bricks (distribute/rules_tests has many examples):
+//!
+//! ```ignore
+//! let bricks: Vec<_> = (0..3).map(|i| MemoryBrick::new(&format!("v-client-{i}"))).collect();
+//! let children = bricks.iter().map(|b| b.clone() as Arc<dyn Xlator>).collect();
+//! let dht = Distribute::new("v-dht".into(), children, DhtOptions::parse(&spec)?);
+//! bricks[1].fail_nth(Fop::Mkdir, 1, errno::EIO);     // its next MKDIR fails
+//! dht.mkdir(&ctx, &req).await?;
+//! assert!(bricks[0].xattr("/d", "trusted.glusterfs.dht").is_some());
+//! ```
+//!
+//! [`Xlator`]: crate::xlator::Xlator
 
 mod calls;
 mod data;
