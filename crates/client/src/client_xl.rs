@@ -44,8 +44,15 @@ impl ClientXl {
     /// The session and the fd's number on it, opening or reopening first
     /// when the fd has none on this connection.
     async fn remote(&self, ctx: &Ctx, fd: &FdRef) -> Result<(Session, i64)> {
-        self.remote_as(ctx, fd, oflags::CREAT | oflags::EXCL | oflags::TRUNC)
-            .await
+        // The OPEN made here serves another fop: it must not carry that
+        // fop's utime flags (a WRITE's would touch the times of a file
+        // that is only read, e.g. copy_file_range's source).
+        let open_ctx = Ctx {
+            utime_flags: 0,
+            ..ctx.clone()
+        };
+        let strip = oflags::CREAT | oflags::EXCL | oflags::TRUNC;
+        self.remote_as(&open_ctx, fd, strip).await
     }
 
     /// As `remote`, opening with the fd's flags minus `strip`: an OPEN

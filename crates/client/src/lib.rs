@@ -17,6 +17,7 @@ pub mod error;
 pub mod fd;
 pub mod graph;
 mod graph_switch;
+pub mod memory_brick;
 pub mod mgmt;
 pub mod protocol_client;
 pub mod registry;

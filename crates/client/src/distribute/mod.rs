@@ -23,6 +23,8 @@ mod lookup;
 pub mod migration;
 pub mod readdir;
 mod rename;
+#[cfg(test)]
+mod rules_tests;
 mod space;
 mod xl;
 

@@ -280,8 +280,8 @@ impl Distribute {
                 self.remove_name(ctx, d_c, req.newgfid, &req.newbname).await;
             }
         }
-        if !reply.stat.is_valid() || reply.stat.gfid != src.gfid {
-            reply.stat = src;
+        if r != s_c || !reply.stat.is_valid() || reply.stat.gfid != src.gfid {
+            reply.stat = src; // not the linkto's attributes (dht_rename_cbk)
         }
         migration::clean(&mut reply.stat);
         self.remember_file(src.gfid, s_c);
