@@ -31,4 +31,4 @@ pub use error::{Error, Result};
 pub use fd::Fd;
 pub use proto::iatt::{Flock, Iatt, Statfs};
 pub use proto::Gfid;
-pub use volume::{Ctx, DirEntry, SetAttr, SetTime, Volume, VolumeOptions};
+pub use volume::{Ctx, DirEntry, Entry, Renamed, SetAttr, SetTime, Volume, VolumeOptions};

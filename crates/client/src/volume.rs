@@ -61,6 +61,47 @@ pub enum SetTime {
     At { sec: i64, nsec: u32 },
 }
 
+/// What an entry operation made: the entry, and its parent directory's
+/// attributes after the operation (invalid when the graph did not report
+/// them), which crates/fuse caches. Derefs to the entry's attributes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry {
+    pub stat: Iatt,
+    pub parent: Iatt,
+}
+
+impl Entry {
+    fn of(r: ThreeIattRsp, fop: &str) -> Result<Entry> {
+        Ok(Entry {
+            stat: valid_stat(r.stat, fop)?,
+            parent: r.postparent,
+        })
+    }
+}
+
+impl std::ops::Deref for Entry {
+    type Target = Iatt;
+    fn deref(&self) -> &Iatt {
+        &self.stat
+    }
+}
+
+/// What a rename did: the renamed inode and both parents after it
+/// (invalid when not reported). Derefs to the renamed inode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Renamed {
+    pub stat: Iatt,
+    pub old_parent: Iatt,
+    pub new_parent: Iatt,
+}
+
+impl std::ops::Deref for Renamed {
+    type Target = Iatt;
+    fn deref(&self) -> &Iatt {
+        &self.stat
+    }
+}
+
 /// A directory entry. `stat` is None when the brick could not stat the
 /// entry (a zero gfid), e.g. `..` of the volume root.
 #[derive(Debug, Clone, PartialEq)]
@@ -315,7 +356,7 @@ impl Volume {
         mode: u32,
         rdev: u64,
         umask: u32,
-    ) -> Result<Iatt> {
+    ) -> Result<Entry> {
         check_name(name)?;
         let req = MknodReq {
             pargfid: parent,
@@ -325,7 +366,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        valid_stat(self.send(ctx, &req).await?.stat, "MKNOD")
+        Entry::of(self.send(ctx, &req).await?, "MKNOD")
     }
 
     pub async fn mkdir(
@@ -335,7 +376,7 @@ impl Volume {
         name: &[u8],
         mode: u32,
         umask: u32,
-    ) -> Result<Iatt> {
+    ) -> Result<Entry> {
         check_name(name)?;
         let req = MkdirReq {
             pargfid: parent,
@@ -344,7 +385,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: gfid_req(),
         };
-        valid_stat(self.send(ctx, &req).await?.stat, "MKDIR")
+        Entry::of(self.send(ctx, &req).await?, "MKDIR")
     }
 
     pub async fn symlink(
@@ -354,7 +395,7 @@ impl Volume {
         name: &[u8],
         target: &[u8],
         umask: u32,
-    ) -> Result<Iatt> {
+    ) -> Result<Entry> {
         check_name(name)?;
         let req = SymlinkReq {
             pargfid: parent,
@@ -363,7 +404,7 @@ impl Volume {
             linkname: target.to_vec(),
             xdata: gfid_req(),
         };
-        valid_stat(self.send(ctx, &req).await?.stat, "SYMLINK")
+        Entry::of(self.send(ctx, &req).await?, "SYMLINK")
     }
 
     /// Hard link: a new name `newname` in `newparent` for inode `gfid`.
@@ -373,7 +414,7 @@ impl Volume {
         gfid: Gfid,
         newparent: Gfid,
         newname: &[u8],
-    ) -> Result<Iatt> {
+    ) -> Result<Entry> {
         check_name(newname)?;
         let req = LinkReq {
             oldgfid: gfid,
@@ -381,10 +422,12 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata: GfxDict::new(),
         };
-        valid_stat(self.send(ctx, &req).await?.stat, "LINK")
+        Entry::of(self.send(ctx, &req).await?, "LINK")
     }
 
-    pub async fn unlink(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<()> {
+    /// Returns the parent's attributes after the unlink (invalid when the
+    /// graph did not report them).
+    pub async fn unlink(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<Iatt> {
         check_name(name)?;
         let req = UnlinkReq {
             pargfid: parent,
@@ -392,11 +435,12 @@ impl Volume {
             xflags: 0,
             xdata: GfxDict::new(),
         };
-        self.send(ctx, &req).await?;
-        Ok(())
+        Ok(self.send(ctx, &req).await?.poststat)
     }
 
-    pub async fn rmdir(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<()> {
+    /// Returns the parent's attributes after the rmdir (invalid when the
+    /// graph did not report them).
+    pub async fn rmdir(&self, ctx: &Ctx, parent: Gfid, name: &[u8]) -> Result<Iatt> {
         check_name(name)?;
         let req = RmdirReq {
             pargfid: parent,
@@ -404,8 +448,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: GfxDict::new(),
         };
-        self.send(ctx, &req).await?;
-        Ok(())
+        Ok(self.send(ctx, &req).await?.poststat)
     }
 
     /// Renames; an existing target is replaced atomically (POSIX rename).
@@ -416,7 +459,7 @@ impl Volume {
         oldname: &[u8],
         newparent: Gfid,
         newname: &[u8],
-    ) -> Result<Iatt> {
+    ) -> Result<Renamed> {
         self.rename_with(
             ctx,
             (oldparent, oldname),
@@ -435,7 +478,7 @@ impl Volume {
         oldname: &[u8],
         newparent: Gfid,
         newname: &[u8],
-    ) -> Result<Iatt> {
+    ) -> Result<Renamed> {
         let x = GfxDict::new().with(
             crate::distribute::NOREPLACE_KEY,
             DictValue::Str(b"yes".to_vec()),
@@ -450,7 +493,7 @@ impl Volume {
         (oldparent, oldname): (Gfid, &[u8]),
         (newparent, newname): (Gfid, &[u8]),
         xdata: GfxDict,
-    ) -> Result<Iatt> {
+    ) -> Result<Renamed> {
         check_name(oldname)?;
         check_name(newname)?;
         let req = RenameReq {
@@ -460,7 +503,12 @@ impl Volume {
             newbname: newname.to_vec(),
             xdata,
         };
-        Ok(self.send(ctx, &req).await?.stat)
+        let r = self.send(ctx, &req).await?;
+        Ok(Renamed {
+            stat: r.stat,
+            old_parent: r.postoldparent,
+            new_parent: r.postnewparent,
+        })
     }
 
     // ---- files and directories ----
@@ -475,7 +523,7 @@ impl Volume {
         flags: u32,
         mode: u32,
         umask: u32,
-    ) -> Result<(Fd, Iatt)> {
+    ) -> Result<(Fd, Entry)> {
         check_name(name)?;
         let gflags = crate::fd::to_gf_flags(flags) | oflags::CREAT;
         let req = CreateReq {
@@ -490,7 +538,11 @@ impl Volume {
         let rsp = self.top().create(ctx, &req, &fd).await?;
         let stat = valid_stat(rsp.stat, "CREATE")?;
         fd.set_gfid(stat.gfid);
-        Ok((Fd::new(self.clone(), fd), stat))
+        let entry = Entry {
+            stat,
+            parent: rsp.postparent,
+        };
+        Ok((Fd::new(self.clone(), fd), entry))
     }
 
     /// Opens an existing file. `flags` are Linux open flags.

@@ -160,7 +160,7 @@ async fn execute(vol: &Volume, url: &GlusterUrl, cmd: Command, size: Option<u64>
                                 .mkdir(&ctx, cur.gfid, comp.as_bytes(), 0o755, 0o022)
                                 .await
                             {
-                                Ok(st) => st,
+                                Ok(e) => e.stat,
                                 // Lost a race with another client: use theirs.
                                 Err(e) if e.errno() == errno::EEXIST => {
                                     vol.lookup(&ctx, cur.gfid, comp.as_bytes()).await?

@@ -3,6 +3,7 @@
 //! writes, held locks. What each request does is in `ops`; `fuse_ops`
 //! does the kernel side.
 
+use crate::dir_attrs::DirAttrs;
 use crate::inode::InodeTable;
 use crate::locks::HeldLocks;
 use crate::writeback::WriteBehind;
@@ -66,6 +67,8 @@ pub struct FsState {
     /// timeout.
     hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), CachedXattr>>,
     pub locks: HeldLocks,
+    /// Directory attributes our own entry operations reported.
+    pub dir_attrs: DirAttrs,
     /// Files opened lazily (open-behind) and not forced open since: per
     /// inode, the handles and their openers.
     lazy_opens: Mutex<HashMap<Gfid, Vec<(u64, Ctx)>>>,
@@ -93,6 +96,7 @@ impl FsState {
             wb_policy,
             hot_xattrs: Mutex::new(HashMap::new()),
             locks: HeldLocks::default(),
+            dir_attrs: DirAttrs::new(timeouts.attr),
             lazy_opens: Mutex::new(HashMap::new()),
         }
     }
@@ -169,9 +173,11 @@ impl FsState {
         c.insert((gfid, name.to_vec()), (value, Instant::now()));
     }
 
-    /// Forgets cached xattrs of an inode (after we changed its xattrs).
+    /// Forgets cached xattrs of an inode (and, for a directory, the
+    /// attributes an entry operation reported: its ctime moves) (after we changed its xattrs).
     pub fn uncache_xattrs(&self, gfid: Gfid) {
         self.hot_xattrs.lock().retain(|(g, _), _| *g != gfid);
+        self.dir_attrs.forget(gfid);
     }
 
     /// Waits for `gfid`'s queued writes, so that what follows sees them.

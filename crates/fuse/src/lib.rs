@@ -1,10 +1,11 @@
 //! glusterfs-rs's FUSE file system: the kernel side (`fuse_ops`, fuser types
 //! only) over what each request does (`ops`) over the file system's state
-//! (`fs`, `inode`, `writeback`, `locks`) over `client::Volume`, and the
+//! (`fs`, `inode`, `writeback`, `locks`, `dir_attrs`) over `client::Volume`, and the
 //! mount daemon (`daemon`, `options`, `logging`) shared by `glusterfs-rs
 //! mount` and `mount.glusterfs-rs`.
 
 pub mod daemon;
+pub mod dir_attrs;
 pub mod fs;
 pub mod fuse_ops;
 pub mod inode;

@@ -87,8 +87,7 @@ impl Distribute {
             .lay_out_new_dir(ctx, gfid, req.pargfid, &req.bname, h, &present)
             .await?;
         stat.gfid = gfid;
-        self.remember_dir(gfid, DirCtx::new(layout, Some(h), Some(stat)));
-        self.dir_changed(req.pargfid, Some(&first.postparent));
+        self.remember_dir(gfid, DirCtx::new(layout, Some(h)));
         Ok(ThreeIattRsp { stat, ..first })
     }
 
@@ -273,7 +272,6 @@ impl Distribute {
             },
         };
         self.unlock(held).await;
-        self.dir_changed(req.pargfid, result.as_ref().ok().map(|r| &r.poststat));
         if result.is_ok() {
             self.forget(dir);
         } else {

@@ -117,7 +117,6 @@ impl Distribute {
         migration::clean(&mut r.stat);
         self.remember_file(r.stat.gfid, at);
         self.remember_entry(req.pargfid, &req.bname, &r.stat);
-        self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok((at, r))
     }
 
@@ -150,7 +149,6 @@ impl Distribute {
             self.call(h, ctx, req).await?
         };
         self.remember_file(r.stat.gfid, at);
-        self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok(r)
     }
 
@@ -163,7 +161,6 @@ impl Distribute {
         };
         let r = self.call(h, ctx, req).await?;
         self.remember_file(r.stat.gfid, h);
-        self.dir_changed(req.pargfid, Some(&r.postparent));
         Ok(r)
     }
 
@@ -315,7 +312,6 @@ impl Distribute {
                         self.remove_name(ctx, h, req.pargfid, &req.bname).await;
                     }
                     self.forget(gfid);
-                    self.dir_changed(req.pargfid, Some(&r.poststat));
                     return Ok(r);
                 }
                 Err(e) if e.is_enoent() => {} // it moved: find it
@@ -327,7 +323,6 @@ impl Distribute {
         if h != c {
             self.remove_name(ctx, h, req.pargfid, &req.bname).await;
         }
-        self.dir_changed(req.pargfid, Some(&r.poststat));
         if r.xdata.get("get-link-count").and_then(DictValue::as_u64) == Some(1) || st.nlink <= 1 {
             self.forget(st.gfid);
         }
@@ -360,7 +355,6 @@ impl Distribute {
                 if h != c {
                     self.fix_linkto_owner(ctx, h, req.oldgfid, &r.stat).await;
                 }
-                self.dir_changed(req.newgfid, Some(&r.postparent));
                 migration::clean(&mut r.stat);
                 Ok(r)
             }

@@ -510,7 +510,7 @@ impl Distribute {
                 Err(e) => tracing::warn!("layout heal of {gfid}: {e}"),
             }
         }
-        self.remember_dir(gfid, DirCtx::new(view.layout, view.mds, Some(view.stat)));
+        self.remember_dir(gfid, DirCtx::new(view.layout, view.mds));
         Ok(view.stat)
     }
 

@@ -42,7 +42,6 @@ use proto::rpc_msg::Identity;
 use proto::Gfid;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
 
 pub use migration::Phase;
 pub use rename::NOREPLACE_KEY;
@@ -154,24 +153,11 @@ pub(crate) struct DirCtx {
     pub layout: Layout,
     /// The subvolume carrying the directory's MDS marker.
     pub mds: Option<usize>,
-    /// The merged attributes and when they were read from the bricks.
-    /// Kept up to date by our own entry operations (their postparent),
-    /// as the official client's md-cache does, and re-read after
-    /// `DIR_ATTR_TTL` so that other clients' changes show.
-    pub attr: Mutex<Option<(Instant, Iatt)>>,
 }
 
-/// How long merged directory attributes are served without asking the
-/// bricks (the official client's md-cache default).
-const DIR_ATTR_TTL: Duration = Duration::from_secs(1);
-
 impl DirCtx {
-    pub(crate) fn new(layout: Layout, mds: Option<usize>, stat: Option<Iatt>) -> DirCtx {
-        DirCtx {
-            layout,
-            mds,
-            attr: Mutex::new(stat.filter(Iatt::is_valid).map(|s| (Instant::now(), s))),
-        }
+    pub(crate) fn new(layout: Layout, mds: Option<usize>) -> DirCtx {
+        DirCtx { layout, mds }
     }
 }
 
@@ -181,10 +167,16 @@ pub struct Distribute {
     /// In volfile order (readdir order, d_off leaf index).
     pub subvols: Vec<Arc<dyn Xlator>>,
     pub opts: DhtOptions,
+    /// What DHT knows of each inode (a file's subvolume, a directory's
+    /// layout and MDS), as upstream keeps it in inode contexts.
     inodes: Mutex<LruCache<Gfid, InodeCtx>>,
     /// (parent, name) → inode of the files we looked up or made, so that
     /// an unlink goes straight to the data's subvolume, as the official
     /// client's does with the inode the kernel looked up just before.
+    /// This is routing, not a cache of answers (so it stays here, not in
+    /// crates/fuse): upstream's unlink carries the inode in its loc; ours
+    /// carries only the name, and a wrong hint costs a lookup, never a
+    /// wrong result.
     names: Mutex<LruCache<(Gfid, Vec<u8>), Gfid>>,
     /// The volume's commit hash, from `/`'s commithash xattr (§2.7).
     commit_hash: AtomicU32,
@@ -282,30 +274,11 @@ impl Distribute {
         }
     }
 
-    /// A directory's attributes: from our cache while fresh, else merged
-    /// from every brick.
+    /// A directory's attributes, merged from every subvolume. (Caching
+    /// them is crates/fuse's business: entry operations hand up the
+    /// parent's attributes for that.)
     pub async fn dir_stat(&self, ctx: &Identity, gfid: Gfid) -> Result<Iatt> {
-        if let Some(InodeCtx::Dir(d)) = self.known(gfid) {
-            if let Some((at, st)) = *d.attr.lock() {
-                if at.elapsed() < DIR_ATTR_TTL {
-                    return Ok(st);
-                }
-            }
-        }
         self.lookup_gfid(ctx, gfid).await
-    }
-
-    /// An entry operation in `dir` answered with the directory's new
-    /// attributes on one brick (`post`): fold them into the cache; without
-    /// them, forget the cached attributes.
-    pub(crate) fn dir_changed(&self, dir: Gfid, post: Option<&Iatt>) {
-        if let Some(InodeCtx::Dir(d)) = self.known(dir) {
-            let mut a = d.attr.lock();
-            *a = match (a.take(), post.filter(|p| p.is_valid() && p.is_dir())) {
-                (Some((at, cached)), Some(p)) => Some((at, merge_dir_iatt(Some(cached), p))),
-                _ => None,
-            };
-        }
     }
 
     /// Drops what we know of `gfid` (it moved, or was removed).
@@ -429,7 +402,6 @@ impl Distribute {
             "security.selinux",
             "trusted.glusterfs.mdata",
         ];
-        self.dir_changed(gfid, None);
         let healed = key.starts_with("user.") || HEALED.contains(&key);
         let mds = if healed && !gfid.is_root() && !self.single() {
             self.dir(ctx, gfid).await?.mds

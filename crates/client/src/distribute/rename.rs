@@ -53,8 +53,6 @@ impl Distribute {
             return r;
         }
         let r = self.rename_any(ctx, req, noreplace).await;
-        self.dir_changed(req.oldgfid, None);
-        self.dir_changed(req.newgfid, None);
         // Both names changed meaning: no unlink may trust what we saw.
         self.take_entry(req.oldgfid, &req.oldbname);
         self.take_entry(req.newgfid, &req.newbname);

@@ -78,6 +78,24 @@ impl Distribute {
     }
 }
 
+impl Distribute {
+    /// A parent's attributes from the one subvolume that answered, as the
+    /// merged view of the directory looks (§4.4): what an entry
+    /// operation hands up for caching.
+    fn as_merged_dir(&self, st: Iatt) -> Iatt {
+        if self.single() || !st.is_valid() {
+            st
+        } else {
+            merge_dir_iatt(None, &st)
+        }
+    }
+
+    fn parent_merged(&self, mut r: ThreeIattRsp) -> ThreeIattRsp {
+        r.postparent = self.as_merged_dir(r.postparent);
+        r
+    }
+}
+
 fn dict_key(dict: &GfxDict) -> String {
     dict.pairs
         .first()
@@ -158,7 +176,6 @@ impl Xlator for Distribute {
         xdata: GfxDict,
     ) -> Result<TwoIattRsp> {
         if self.spread_dir(ctx, on).await? {
-            self.dir_changed(on.gfid(), None);
             let req = SetattrReq {
                 gfid: on.gfid(),
                 stbuf,
@@ -218,25 +235,36 @@ impl Xlator for Distribute {
         })
     }
     async fn mknod(&self, ctx: &Ctx, req: &MknodReq) -> Result<ThreeIattRsp> {
-        Distribute::mknod(self, ctx, req).await
+        let r = Distribute::mknod(self, ctx, req).await?;
+        Ok(self.parent_merged(r))
     }
     async fn mkdir(&self, ctx: &Ctx, req: &MkdirReq) -> Result<ThreeIattRsp> {
-        Distribute::mkdir(self, ctx, req).await
+        let r = Distribute::mkdir(self, ctx, req).await?;
+        Ok(self.parent_merged(r))
     }
     async fn symlink(&self, ctx: &Ctx, req: &SymlinkReq) -> Result<ThreeIattRsp> {
-        Distribute::symlink(self, ctx, req).await
+        let r = Distribute::symlink(self, ctx, req).await?;
+        Ok(self.parent_merged(r))
     }
     async fn link(&self, ctx: &Ctx, req: &LinkReq) -> Result<ThreeIattRsp> {
-        Distribute::link(self, ctx, req).await
+        let r = Distribute::link(self, ctx, req).await?;
+        Ok(self.parent_merged(r))
     }
     async fn unlink(&self, ctx: &Ctx, req: &UnlinkReq) -> Result<TwoIattRsp> {
-        Distribute::unlink(self, ctx, req).await
+        let mut r = Distribute::unlink(self, ctx, req).await?;
+        r.poststat = self.as_merged_dir(r.poststat);
+        Ok(r)
     }
     async fn rmdir(&self, ctx: &Ctx, req: &RmdirReq) -> Result<TwoIattRsp> {
-        Distribute::rmdir(self, ctx, req).await
+        let mut r = Distribute::rmdir(self, ctx, req).await?;
+        r.poststat = self.as_merged_dir(r.poststat);
+        Ok(r)
     }
     async fn rename(&self, ctx: &Ctx, req: &RenameReq) -> Result<RenameRsp> {
-        Distribute::rename(self, ctx, req).await
+        let mut r = Distribute::rename(self, ctx, req).await?;
+        r.postoldparent = self.as_merged_dir(r.postoldparent);
+        r.postnewparent = self.as_merged_dir(r.postnewparent);
+        Ok(r)
     }
 
     async fn getxattr(
@@ -364,10 +392,11 @@ impl Xlator for Distribute {
     }
 
     async fn create(&self, ctx: &Ctx, req: &CreateReq, fd: &FdRef) -> Result<CreateRsp> {
-        let (at, rsp) = Distribute::create(self, ctx, req, fd).await?;
+        let (at, mut rsp) = Distribute::create(self, ctx, req, fd).await?;
         if !self.single() {
             self.set_fd_child(fd, at);
         }
+        rsp.postparent = self.as_merged_dir(rsp.postparent);
         Ok(rsp)
     }
     async fn open(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {

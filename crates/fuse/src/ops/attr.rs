@@ -36,6 +36,10 @@ pub async fn lookup(s: Arc<FsState>, c: Ctx, parent: u64, name: Vec<u8>) -> Resu
 /// through any open file of the node.
 pub async fn getattr(s: Arc<FsState>, c: Ctx, ino: u64, fh: Option<u64>) -> Result<Node> {
     let gfid = s.gfid(ino)?;
+    if let Some(st) = s.dir_attrs.get(gfid) {
+        // A directory we just changed: its reply said how it is now.
+        return Ok(attr_of(&s, ino, st));
+    }
     s.settle(gfid).await;
     let st = match fh.map(|f| s.file(f)) {
         Some(Ok(fd)) => fd.fstat(&c).await?,
@@ -76,6 +80,8 @@ pub async fn setattr(
         }
         r => r?,
     };
+    // A directory's new attributes (its ctime moved too).
+    s.dir_attrs.changed(gfid, &st);
     Ok(attr_of(&s, ino, st))
 }
 

@@ -40,10 +40,12 @@ pub async fn create(
     flags: i32,
 ) -> Result<(Node, u64)> {
     let p = s.gfid(parent)?;
-    let (fd, st) = s
+    let (fd, e) = s
         .vol
         .create(&c, p, &name, flags as u32, mode, umask)
         .await?;
+    s.dir_attrs.changed(p, &e.parent);
+    let st = e.stat;
     // A new file has no capabilities: spare the kernel's pre-write check a
     // round trip.
     s.cache_xattr(st.gfid, b"security.capability", None);

@@ -17,11 +17,12 @@ pub async fn mknod(
     rdev: u32,
 ) -> Result<Node> {
     let p = s.gfid(parent)?;
-    let st = s
+    let e = s
         .vol
         .mknod(&c, p, &name, mode, u64::from(rdev), umask)
         .await?;
-    Ok(entry(&s, st))
+    s.dir_attrs.changed(p, &e.parent);
+    Ok(entry(&s, e.stat))
 }
 
 pub async fn mkdir(
@@ -33,8 +34,9 @@ pub async fn mkdir(
     umask: u32,
 ) -> Result<Node> {
     let p = s.gfid(parent)?;
-    let st = s.vol.mkdir(&c, p, &name, mode, umask).await?;
-    Ok(entry(&s, st))
+    let e = s.vol.mkdir(&c, p, &name, mode, umask).await?;
+    s.dir_attrs.changed(p, &e.parent);
+    Ok(entry(&s, e.stat))
 }
 
 pub async fn symlink(
@@ -45,8 +47,9 @@ pub async fn symlink(
     target: Vec<u8>,
 ) -> Result<Node> {
     let p = s.gfid(parent)?;
-    let st = s.vol.symlink(&c, p, &name, &target, 0).await?;
-    Ok(entry(&s, st))
+    let e = s.vol.symlink(&c, p, &name, &target, 0).await?;
+    s.dir_attrs.changed(p, &e.parent);
+    Ok(entry(&s, e.stat))
 }
 
 pub async fn link(
@@ -57,22 +60,28 @@ pub async fn link(
     name: Vec<u8>,
 ) -> Result<Node> {
     let (g, np) = (s.gfid(ino)?, s.gfid(newparent)?);
-    let st = s.vol.link(&c, g, np, &name).await?;
-    Ok(entry(&s, st))
+    let e = s.vol.link(&c, g, np, &name).await?;
+    s.dir_attrs.changed(np, &e.parent);
+    Ok(entry(&s, e.stat))
 }
 
 pub async fn unlink(s: Arc<FsState>, c: Ctx, parent: u64, name: Vec<u8>) -> Result<()> {
     let p = s.gfid(parent)?;
     open_victim(&s, &c, p, &name).await;
-    s.vol.unlink(&c, p, &name).await
+    let post = s.vol.unlink(&c, p, &name).await?;
+    s.dir_attrs.changed(p, &post);
+    Ok(())
 }
 
 pub async fn rmdir(s: Arc<FsState>, c: Ctx, parent: u64, name: Vec<u8>) -> Result<()> {
-    s.vol.rmdir(&c, s.gfid(parent)?, &name).await
+    let p = s.gfid(parent)?;
+    let post = s.vol.rmdir(&c, p, &name).await?;
+    s.dir_attrs.changed(p, &post);
+    Ok(())
 }
 
 /// renameat2(2) flags the GlusterFS protocol can honour: RENAME_NOREPLACE
-/// (checked here, not atomic). EXCHANGE and WHITEOUT are EINVAL. Returns
+/// (decided by distribute under the target name's lock). EXCHANGE and WHITEOUT are EINVAL. Returns
 /// whether the target must not exist.
 pub fn rename_noreplace(flags: u32) -> Result<bool> {
     let noreplace = libc::RENAME_NOREPLACE;
@@ -93,16 +102,18 @@ pub async fn rename(
 ) -> Result<()> {
     let noreplace = rename_noreplace(flags)?;
     let (p, np) = (s.gfid(parent)?, s.gfid(newparent)?);
-    if noreplace {
+    let r = if noreplace {
         // Decided under the target name's lock, not by a racy lookup.
-        return s
-            .vol
-            .rename_noreplace(&c, p, &name, np, &newname)
-            .await
-            .map(drop);
-    }
-    open_victim(&s, &c, np, &newname).await;
-    s.vol.rename(&c, p, &name, np, &newname).await.map(drop)
+        s.vol.rename_noreplace(&c, p, &name, np, &newname).await?
+    } else {
+        open_victim(&s, &c, np, &newname).await;
+        s.vol.rename(&c, p, &name, np, &newname).await?
+    };
+    s.dir_attrs.changed(p, &r.old_parent);
+    s.dir_attrs.changed(np, &r.new_parent);
+    // A renamed directory's ctime and `..` changed too.
+    s.dir_attrs.forget(r.stat.gfid);
+    Ok(())
 }
 
 /// Before `name` in `parent` may lose its last link (unlink, rename over

@@ -1,0 +1,107 @@
+//! Directory attributes learnt from our own entry operations.
+//!
+//! After every entry operation (create, mkdir, unlink, rename, ...) the
+//! kernel drops the parent directory's cached attributes and asks for them
+//! again. The operation's reply already carries them (postparent, merged
+//! over the subvolumes by distribute), so they are kept here for the
+//! attribute timeout and the kernel's next GETATTR is answered without a
+//! round trip, as the official client's md-cache does. Nothing else puts
+//! entries here: attributes of directories nobody here changed come from
+//! the bricks as always, so another client's change shows within the
+//! attribute timeout, the same as the kernel's own cache allows.
+
+use client::{Gfid, Iatt};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Bound on directories remembered at once.
+const MAX: usize = 65536;
+
+pub struct DirAttrs {
+    ttl: Duration,
+    map: Mutex<HashMap<Gfid, (Iatt, Instant)>>,
+}
+
+impl DirAttrs {
+    pub fn new(ttl: Duration) -> DirAttrs {
+        DirAttrs {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An operation in `dir` left it with attributes `post` (invalid: the
+    /// operation did not say, so forget what we had).
+    pub fn changed(&self, dir: Gfid, post: &Iatt) {
+        if !(post.is_valid() && post.is_dir() && post.gfid == dir) || self.ttl.is_zero() {
+            self.forget(dir);
+            return;
+        }
+        let mut m = self.map.lock();
+        if m.len() >= MAX {
+            let ttl = self.ttl;
+            m.retain(|_, (_, at)| at.elapsed() < ttl);
+            if m.len() >= MAX {
+                m.clear();
+            }
+        }
+        m.insert(dir, (*post, Instant::now()));
+    }
+
+    /// `dir` changed in a way whose result we do not know.
+    pub fn forget(&self, dir: Gfid) {
+        self.map.lock().remove(&dir);
+    }
+
+    /// The attributes of `dir` if an operation of ours reported them
+    /// within the attribute timeout.
+    pub fn get(&self, dir: Gfid) -> Option<Iatt> {
+        let mut m = self.map.lock();
+        match m.get(&dir) {
+            Some((st, at)) if at.elapsed() < self.ttl => Some(*st),
+            Some(_) => {
+                m.remove(&dir);
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(g: Gfid, mtime: i64) -> Iatt {
+        Iatt {
+            gfid: g,
+            ino: 1,
+            mode: proto::iatt::S_IFDIR | 0o755,
+            mtime,
+            ..Iatt::default()
+        }
+    }
+
+    #[test]
+    fn kept_for_the_timeout_and_forgotten_on_unknown_changes() {
+        let g = Gfid::random();
+        let c = DirAttrs::new(Duration::from_millis(200));
+        assert!(c.get(g).is_none());
+        c.changed(g, &dir(g, 5));
+        assert_eq!(c.get(g).map(|s| s.mtime), Some(5));
+        // A reply without the parent's attributes: forget.
+        c.changed(g, &Iatt::default());
+        assert!(c.get(g).is_none());
+        // Another directory's attributes never land under this one.
+        c.changed(g, &dir(Gfid::random(), 6));
+        assert!(c.get(g).is_none());
+        c.changed(g, &dir(g, 7));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(c.get(g).is_none());
+        // attribute-timeout=0: nothing is cached.
+        let off = DirAttrs::new(Duration::ZERO);
+        off.changed(g, &dir(g, 8));
+        assert!(off.get(g).is_none());
+    }
+}
