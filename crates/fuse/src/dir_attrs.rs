@@ -1,14 +1,17 @@
-//! Directory attributes learnt from our own entry operations.
+//! Directory attributes: what we last told the kernel, and what our own
+//! entry operations reported since.
 //!
 //! After every entry operation (create, mkdir, unlink, rename, ...) the
 //! kernel drops the parent directory's cached attributes and asks for them
-//! again. The operation's reply already carries them (postparent, merged
-//! over the subvolumes by distribute), so they are kept here for the
-//! attribute timeout and the kernel's next GETATTR is answered without a
-//! round trip, as the official client's md-cache does. Nothing else puts
-//! entries here: attributes of directories nobody here changed come from
-//! the bricks as always, so another client's change shows within the
-//! attribute timeout, the same as the kernel's own cache allows.
+//! again. The operation's reply already carries them (postparent), so they
+//! are kept here for the attribute timeout and the kernel's next GETATTR
+//! is answered without a round trip, as the official client's md-cache
+//! does. On a distributed volume the reply comes from one subvolume while
+//! a directory's attributes are merged over all of them (times: the
+//! latest), so a reply is folded into what we last saw of the directory
+//! rather than taken as the whole truth. Entries live for the attribute
+//! timeout only: another client's change shows as soon as the kernel's
+//! own cache would have let it.
 
 use client::{Gfid, Iatt};
 use parking_lot::Mutex;
@@ -31,13 +34,32 @@ impl DirAttrs {
         }
     }
 
+    /// We told the kernel these attributes of a directory (a GETATTR or
+    /// LOOKUP answer: the whole, merged view).
+    pub fn seen(&self, st: &Iatt) {
+        if st.is_valid() && st.is_dir() && !self.ttl.is_zero() {
+            self.put(*st);
+        }
+    }
+
     /// An operation in `dir` left it with attributes `post` (invalid: the
-    /// operation did not say, so forget what we had).
+    /// operation did not say, so forget what we had). Times are folded
+    /// into what we knew (the latest wins); the rest is taken as is.
     pub fn changed(&self, dir: Gfid, post: &Iatt) {
         if !(post.is_valid() && post.is_dir() && post.gfid == dir) || self.ttl.is_zero() {
             self.forget(dir);
             return;
         }
+        let mut st = *post;
+        if let Some(old) = self.get(dir) {
+            (st.atime, st.atime_nsec) = (st.atime, st.atime_nsec).max((old.atime, old.atime_nsec));
+            (st.mtime, st.mtime_nsec) = (st.mtime, st.mtime_nsec).max((old.mtime, old.mtime_nsec));
+            (st.ctime, st.ctime_nsec) = (st.ctime, st.ctime_nsec).max((old.ctime, old.ctime_nsec));
+        }
+        self.put(st);
+    }
+
+    fn put(&self, st: Iatt) {
         let mut m = self.map.lock();
         if m.len() >= MAX {
             let ttl = self.ttl;
@@ -46,7 +68,7 @@ impl DirAttrs {
                 m.clear();
             }
         }
-        m.insert(dir, (*post, Instant::now()));
+        m.insert(st.gfid, (st, Instant::now()));
     }
 
     /// `dir` changed in a way whose result we do not know.
@@ -96,7 +118,10 @@ mod tests {
         // Another directory's attributes never land under this one.
         c.changed(g, &dir(Gfid::random(), 6));
         assert!(c.get(g).is_none());
+        // A reply from one subvolume never moves a time backwards.
+        c.seen(&dir(g, 9));
         c.changed(g, &dir(g, 7));
+        assert_eq!(c.get(g).map(|s| s.mtime), Some(9));
         std::thread::sleep(Duration::from_millis(250));
         assert!(c.get(g).is_none());
         // attribute-timeout=0: nothing is cached.

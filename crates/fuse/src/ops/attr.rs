@@ -21,7 +21,10 @@ pub async fn lookup(s: Arc<FsState>, c: Ctx, parent: u64, name: Vec<u8>) -> Resu
     }
     .await;
     match found {
-        Ok(st) => Ok(entry(&s, st)),
+        Ok(st) => {
+            s.dir_attrs.seen(&st);
+            Ok(entry(&s, st))
+        }
         Err(e) if e.errno() == errno::ENOENT && !s.timeouts.negative.is_zero() => Ok(Node {
             ino: 0,
             st: Iatt::default(),
@@ -52,6 +55,7 @@ pub async fn getattr(s: Arc<FsState>, c: Ctx, ino: u64, fh: Option<u64>) -> Resu
             r => r?,
         },
     };
+    s.dir_attrs.seen(&st);
     Ok(attr_of(&s, ino, st))
 }
 

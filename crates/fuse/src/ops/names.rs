@@ -36,6 +36,7 @@ pub async fn mkdir(
     let p = s.gfid(parent)?;
     let e = s.vol.mkdir(&c, p, &name, mode, umask).await?;
     s.dir_attrs.changed(p, &e.parent);
+    s.dir_attrs.seen(&e.stat);
     Ok(entry(&s, e.stat))
 }
 
