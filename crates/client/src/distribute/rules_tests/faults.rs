@@ -189,14 +189,12 @@ async fn unlink_whose_reply_is_lost_still_removes_the_linkto_on_retry() {
     assert!(v.where_is(&format!("/d/{b}")).is_empty());
 }
 
-/// A file whose hashed (and data) brick is down reads as absent: the
-/// lookup falls back to asking every brick (§4.2) and answers the first
-/// error in volfile order, ENOENT from a brick that never had it. The
-/// kernel then caches a negative entry for a file that exists. Upstream
-/// answers whichever error arrived last (dht_lookup_dir_cbk), so either;
-/// ENOTCONN is the safe one.
+/// A file whose hashed (and data) brick is down must not read as absent:
+/// the lookup falls back to asking every brick (§4.2), and ENOENT from
+/// the bricks that never had it would make the kernel cache a negative
+/// entry for a file that exists. Upstream answers whichever error arrived
+/// last (dht_lookup_dir_cbk), so either; ENOTCONN is the safe one.
 #[tokio::test]
-#[ignore = "distribute answers ENOENT for a file on a disconnected brick"]
 async fn a_file_on_a_disconnected_brick_is_not_absent() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -208,13 +206,11 @@ async fn a_file_on_a_disconnected_brick_is_not_absent() {
 }
 
 /// The hashed brick's LOOKUP fails once with ENOTCONN; distribute asks
-/// every brick again (§4.2), which finds the linkto and the data, but
-/// `lookup_dir_named` only knows directories: with no directory in the
-/// replies it answers the first error, ENOENT from a brick without the
-/// name, instead of deciding as lookup-everywhere does (§4.4: "A
-/// non-directory on any subvol triggers lookup-everywhere").
+/// every brick again (§4.2), which finds the file, and with no directory
+/// in the replies decides as lookup-everywhere does (§4.4: "A
+/// non-directory on any subvol triggers lookup-everywhere"), not by the
+/// first error (ENOENT from a brick without the name).
 #[tokio::test]
-#[ignore = "distribute answers ENOENT for an existing file after one ENOTCONN"]
 async fn lookup_of_a_file_after_a_transient_enotconn() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -224,12 +220,11 @@ async fn lookup_of_a_file_after_a_transient_enotconn() {
     assert_eq!(v.lookup(d, &name).await.unwrap().gfid, g);
 }
 
-/// The same ENOTCONN during a rename's lookup of its destination: the
-/// rename takes the existing destination for absent and leaves its data
-/// file (off its hashed brick here) next to the renamed one: two data
-/// files of one name, listed twice.
+/// The same ENOTCONN during a rename's lookup of its destination: taking
+/// the existing destination for absent would leave its data file (off
+/// its hashed brick here) next to the renamed one: two data files of one
+/// name, listed twice.
 #[tokio::test]
-#[ignore = "a rename after one ENOTCONN leaves the overwritten file behind"]
 async fn rename_over_a_file_after_a_transient_enotconn() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
