@@ -187,14 +187,25 @@ impl Distribute {
     ) -> Result<Iatt> {
         let mut data: Option<(usize, Iatt)> = None;
         let mut hashed_link: Option<&TwoIattRsp> = None;
+        let mut strays: Vec<usize> = Vec::new();
         let mut dirs = false;
         let mut down = None;
         for (i, r) in all.iter().enumerate() {
             match r {
                 Ok(r) if r.prestat.is_dir() => dirs = true,
                 Ok(r) if is_linkto(&r.prestat, &r.xdata) => {
+                    // Off the hashed subvolume a linkto is stray; it goes
+                    // only when the brick reported no open fd (upstream
+                    // needs the count present and 0).
                     if Some(i) == hashed {
                         hashed_link = Some(r);
+                    } else if r
+                        .xdata
+                        .get("glusterfs.open-fd-count")
+                        .and_then(DictValue::as_u64)
+                        == Some(0)
+                    {
+                        strays.push(i);
                     }
                 }
                 Ok(r) => {
@@ -211,6 +222,7 @@ impl Distribute {
                 Err(_) => {}
             }
         }
+        self.remove_strays(ctx, parent, name, strays, &all).await;
         if dirs {
             if data.is_some() {
                 return Err(Error::errno_msg(
@@ -276,6 +288,38 @@ impl Distribute {
             None => {}
         }
         Ok(st)
+    }
+
+    /// Linkto files on subvolumes other than the name's hashed one, that
+    /// nobody has open, are removed (dht_lookup_everywhere_cbk, §3.3):
+    /// left by a failed rename, or by a layout that changed since. Our
+    /// copy of the parent's layout may be older than a fix-layout, so it
+    /// is read again first: a linkto on the name's hashed subvolume by the
+    /// current layout is not stray.
+    async fn remove_strays(
+        &self,
+        ctx: &Identity,
+        parent: Gfid,
+        name: &[u8],
+        strays: Vec<usize>,
+        all: &[Result<TwoIattRsp>],
+    ) {
+        if strays.is_empty() {
+            return;
+        }
+        let fresh = self.refresh_dir(ctx, parent).await;
+        let hashed = match &fresh {
+            Ok(d) => self.search(&d.layout, name),
+            Err(e) => {
+                tracing::debug!("stray linkto files kept: parent layout: {e}");
+                return;
+            }
+        };
+        for i in strays.into_iter().filter(|&i| Some(i) != hashed) {
+            if let Some(Ok(link)) = all.get(i) {
+                self.unlink_stale_linkto(ctx, i, parent, name, link).await;
+            }
+        }
     }
 
     /// Removes a linkto that points nowhere (only if it still is a linkto

@@ -248,11 +248,10 @@ async fn rename_over_a_file_after_a_transient_enotconn() {
 
 /// §3.3: "Linktos found on non-hashed subvols during lookup-everywhere
 /// are unlinked the same way when their open-fd-count is 0"
-/// (dht_lookup_everywhere_cbk). distribute only removes the one on the
-/// hashed brick, so strays (left by a rename whose linkto-side RENAME
-/// failed, for one) stay.
+/// (dht_lookup_everywhere_cbk), not only the one on the hashed brick, so
+/// that strays (left by a rename whose linkto-side RENAME failed, for
+/// one) go.
 #[tokio::test]
-#[ignore = "lookup-everywhere leaves linkto files on non-hashed bricks"]
 async fn lookup_everywhere_removes_stray_linkto_files() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
