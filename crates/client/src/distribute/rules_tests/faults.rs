@@ -263,12 +263,11 @@ async fn lookup_everywhere_removes_stray_linkto_files() {
 
 /// Rename step B on the destination's hashed brick (R = D_h != S_c)
 /// fails: §5.5 (and upstream's dht_rename_cbk) log and go on, so the
-/// rename succeeds, but when the destination's data sat on D_h it is
-/// never replaced: the old file stays where lookups find it, the renamed
-/// data sits on S_c under the same name, and a linkto named after the
-/// source is left on D_h.
+/// rename would succeed, but when the destination's data sat on D_h it is
+/// never replaced: the old file would stay where lookups find it, the
+/// renamed data on S_c under the same name, and a linkto named after the
+/// source on D_h. distribute undoes step A and fails instead.
 #[tokio::test]
-#[ignore = "a rename whose linkto-side RENAME fails succeeds with the old file still visible"]
 async fn rename_whose_linkto_side_fails_is_not_a_silent_success() {
     let v = volume(2, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
