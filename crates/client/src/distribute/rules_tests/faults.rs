@@ -309,10 +309,9 @@ async fn rmdir_failing_on_one_brick_is_healed_back() {
 
 /// Upstream opens a directory on the subvolumes that answer and lists
 /// those (dht_fd_cbk succeeds if one did; readdirp skips down
-/// subvolumes); distribute's opendir fails with the first error other
-/// than ENOENT, so one disconnected brick makes every listing fail.
+/// subvolumes); failing opendir with the first error other than ENOENT
+/// would make one disconnected brick fail every listing.
 #[tokio::test]
-#[ignore = "one disconnected brick makes every directory listing fail"]
 async fn listing_with_a_disconnected_brick() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -324,4 +323,29 @@ async fn listing_with_a_disconnected_brick() {
     let r = v.top.readdirp(&v.ctx, &fd, 0, 4096, GfxDict::new()).await;
     let names: Vec<Vec<u8>> = r.unwrap().entries.0.into_iter().map(|e| e.name).collect();
     assert!(names.contains(&name.into_bytes()));
+}
+
+/// §6.1: a directory entry whose hashed subvolume is down is listed from
+/// the first subvolume that is up (dht_readdirp_cbk), so subdirectories
+/// (and "." / "..") never vanish with a brick; its files do.
+#[tokio::test]
+async fn listing_with_a_disconnected_brick_keeps_every_directory() {
+    let v = volume(3, &[]);
+    let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
+    let mut want = vec![".".to_string(), "..".to_string()];
+    for i in 0..3 {
+        let sub = v.name_on("/d", i, "sub");
+        v.mkdir(d, &sub).await.unwrap();
+        want.push(sub);
+        let f = v.name_on("/d", i, "f");
+        v.create(d, &f).await.unwrap();
+        if i != 2 {
+            want.push(f);
+        }
+    }
+    v.bricks[2].disconnect();
+    let mut names: Vec<String> = v.list(d, 4096).await.into_iter().map(|x| x.0).collect();
+    names.sort();
+    want.sort();
+    assert_eq!(names, want);
 }
