@@ -189,7 +189,9 @@ impl Distribute {
         let mut hashed_link: Option<&TwoIattRsp> = None;
         let mut strays: Vec<usize> = Vec::new();
         let mut dirs = false;
-        let mut down = None;
+        // A subvolume that may hold the file but did not say (down, or
+        // the name without a gfid there): its error, ENOTCONN first.
+        let mut unsure = None;
         for (i, r) in all.iter().enumerate() {
             match r {
                 Ok(r) if r.prestat.is_dir() => dirs = true,
@@ -218,7 +220,12 @@ impl Distribute {
                         );
                     }
                 }
-                Err(e) if is_down(e) => down = Some(e.errno()),
+                Err(e) if is_down(e) => unsure = Some(e.errno()),
+                // posix: the name is there without a gfid
+                // (dht_lookup_everywhere_done answers ENODATA).
+                Err(e) if e.errno() == errno::ENODATA => {
+                    unsure.get_or_insert(errno::ENODATA);
+                }
                 Err(_) => {}
             }
         }
@@ -237,7 +244,7 @@ impl Distribute {
         }
         let Some((at, mut st)) = data else {
             if let (Some(h), Some(link)) = (hashed, hashed_link) {
-                if down.is_none() {
+                if unsure.is_none() {
                     self.unlink_stale_linkto(ctx, h, parent, name, link).await;
                 }
             }
@@ -246,7 +253,7 @@ impl Distribute {
             // negative entry for a file that exists. (Upstream's
             // dht_lookup_everywhere_done says ENOENT here, its directory
             // lookup whichever error came last; ENOTCONN is the safe one.)
-            let e = down.unwrap_or(errno::ENOENT);
+            let e = unsure.unwrap_or(errno::ENOENT);
             return Err(Error::errno_msg(
                 e,
                 format!("'{}' not found", String::from_utf8_lossy(name)),
@@ -275,7 +282,7 @@ impl Distribute {
                 self.heal_linkto(ctx, parent, name, hashed, at, &st).await;
             }
             Some(_) => {}
-            None if down.is_none() => {
+            None if unsure.is_none() => {
                 // Our copy of the parent's layout may be older than the
                 // file's placement (a fix-layout since): re-read it before
                 // deciding that a linkto is missing.
