@@ -356,7 +356,8 @@ xlator_trait! {
     fn fallocate(&self, ctx: &Ctx, fd: &FdRef, mode: u32, offset: u64, len: u64, xdata: GfxDict) -> TwoIattRsp;
     fn discard(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64, xdata: GfxDict) -> TwoIattRsp;
     fn zerofill(&self, ctx: &Ctx, fd: &FdRef, offset: u64, len: u64, xdata: GfxDict) -> TwoIattRsp;
-    /// SEEK_DATA / SEEK_HOLE (`what` 3 / 4).
+    /// SEEK with `what` = [`SEEK_DATA`] or [`SEEK_HOLE`] as the wire has
+    /// them (0 / 1, upstream's gf_seek_what_t), not lseek(2)'s 3 / 4.
     fn seek(&self, ctx: &Ctx, fd: &FdRef, offset: u64, what: i32, xdata: GfxDict) -> SeekRsp;
     /// POSIX record lock; the owner is `ctx.lk_owner`.
     fn lk(&self, ctx: &Ctx, fd: &FdRef, cmd: u32, flock: &Flock, xdata: GfxDict) -> LkRsp;

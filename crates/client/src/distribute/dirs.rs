@@ -104,9 +104,19 @@ impl Distribute {
     ) -> Result<Layout> {
         let parent_path = self.ancestry_path(ctx, parent).await;
         let path = child_path(&parent_path, name);
-        let eligible: Vec<bool> = (0..present.len())
+        let mut eligible: Vec<bool> = (0..present.len())
             .map(|i| present[i] && !self.is_decommissioned(i))
             .collect();
+        // §7.3: a filled subvolume gets the directory but no range
+        // (dht_mkdir_cbk records it as ENOSPC in the layout), unless every
+        // one is filled (dht_get_layout_count then takes them all back).
+        let filled = self.filled(ctx);
+        let roomy: Vec<bool> = (0..eligible.len())
+            .map(|i| eligible[i] && !filled[i])
+            .collect();
+        if roomy.contains(&true) {
+            eligible = roomy;
+        }
         let commit = if self.opts.lookup_optimize {
             self.commit_hash()
         } else {

@@ -112,31 +112,34 @@ impl Distribute {
         }
     }
 
-    /// OPENDIR on every subvolume (ENOENT where the directory is missing
-    /// is fine as long as one has it).
+    /// OPENDIR on every subvolume. As upstream's dht_fd_cbk, it succeeds
+    /// if one subvolume opened it: the listing then reads those (a
+    /// subvolume that is down or lacks the directory contributes no
+    /// entries). With none, the first error other than ENOENT is answered.
     pub(super) async fn opendir_all(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
         let opens = self.subvols.iter().map(|c| c.open(ctx, fd, xdata.clone()));
         let mut present = Vec::with_capacity(self.subvols.len());
         let mut first_err = None;
-        for r in futures::future::join_all(opens).await {
+        for (i, r) in futures::future::join_all(opens)
+            .await
+            .into_iter()
+            .enumerate()
+        {
             match r {
                 Ok(()) => present.push(true),
                 Err(e) => {
                     if !e.is_enoent() {
+                        tracing::debug!("opendir {} on {}: {e}", fd.gfid(), self.subvol_name(i));
                         first_err.get_or_insert(e);
                     }
                     present.push(false);
                 }
             }
         }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
         if !present.iter().any(|p| *p) {
-            return Err(Error::errno_msg(
-                errno::ENOENT,
-                format!("{}: no such directory", fd.gfid()),
-            ));
+            return Err(first_err.unwrap_or_else(|| {
+                Error::errno_msg(errno::ENOENT, format!("{}: no such directory", fd.gfid()))
+            }));
         }
         fd.set_ctx(
             self.id,

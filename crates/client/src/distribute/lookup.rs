@@ -88,7 +88,7 @@ impl Distribute {
         let pdir = self.dir(ctx, parent).await?;
         let Some(h) = self.search(&pdir.layout, name) else {
             let all = self.named_on_all(ctx, parent, name, None).await;
-            return self.lookup_dir_named(ctx, parent, name, all).await;
+            return self.lookup_dir_named(ctx, parent, name, None, all).await;
         };
         match self
             .call(h, ctx, &named(parent, name, lookup_xdata(false)))
@@ -96,7 +96,7 @@ impl Distribute {
         {
             Ok(r) if r.prestat.is_dir() => {
                 let all = self.named_on_all(ctx, parent, name, Some((h, Ok(r)))).await;
-                self.lookup_dir_named(ctx, parent, name, all).await
+                self.lookup_dir_named(ctx, parent, name, Some(h), all).await
             }
             Ok(r) if is_linkto(&r.prestat, &r.xdata) => {
                 self.follow_linkto(ctx, parent, name, h, &r).await
@@ -115,12 +115,12 @@ impl Distribute {
             // merely not moved yet. A search everywhere costs one parallel round
             // trip; only negative lookups pay it.
             Err(e) if e.is_enoent() => {
-                self.lookup_everywhere(ctx, parent, name, h, Some(Err(e)))
+                self.lookup_everywhere(ctx, parent, name, Some(h), Some(Err(e)))
                     .await
             }
             Err(e) if matches!(e.errno(), errno::ENOTCONN | errno::ENODATA) => {
                 let all = self.named_on_all(ctx, parent, name, None).await;
-                self.lookup_dir_named(ctx, parent, name, all).await
+                self.lookup_dir_named(ctx, parent, name, Some(h), all).await
             }
             Err(e) => Err(e),
         }
@@ -155,7 +155,7 @@ impl Distribute {
                 _ => {}
             }
         }
-        self.lookup_everywhere(ctx, parent, name, hashed, None)
+        self.lookup_everywhere(ctx, parent, name, Some(hashed), None)
             .await
     }
 
@@ -166,22 +166,48 @@ impl Distribute {
         ctx: &Identity,
         parent: Gfid,
         name: &[u8],
-        hashed: usize,
+        hashed: Option<usize>,
         known: Option<Result<TwoIattRsp>>,
     ) -> Result<Iatt> {
-        let all = self
-            .named_on_all(ctx, parent, name, known.map(|r| (hashed, r)))
-            .await;
+        let known = hashed.zip(known);
+        let all = self.named_on_all(ctx, parent, name, known).await;
+        self.decide_everywhere(ctx, parent, name, hashed, all).await
+    }
+
+    /// Lookup-everywhere's decision (dht_lookup_everywhere_cbk and
+    /// _done) over the named lookup's replies of every subvolume.
+    /// `hashed`: the name's hashed subvolume, if the layout has one.
+    async fn decide_everywhere(
+        &self,
+        ctx: &Identity,
+        parent: Gfid,
+        name: &[u8],
+        hashed: Option<usize>,
+        all: Vec<Result<TwoIattRsp>>,
+    ) -> Result<Iatt> {
         let mut data: Option<(usize, Iatt)> = None;
         let mut hashed_link: Option<&TwoIattRsp> = None;
+        let mut strays: Vec<usize> = Vec::new();
         let mut dirs = false;
-        let mut down = None;
+        // A subvolume that may hold the file but did not say (down, or
+        // the name without a gfid there): its error, ENOTCONN first.
+        let mut unsure = None;
         for (i, r) in all.iter().enumerate() {
             match r {
                 Ok(r) if r.prestat.is_dir() => dirs = true,
                 Ok(r) if is_linkto(&r.prestat, &r.xdata) => {
-                    if i == hashed {
+                    // Off the hashed subvolume a linkto is stray; it goes
+                    // only when the brick reported no open fd (upstream
+                    // needs the count present and 0).
+                    if Some(i) == hashed {
                         hashed_link = Some(r);
+                    } else if r
+                        .xdata
+                        .get("glusterfs.open-fd-count")
+                        .and_then(DictValue::as_u64)
+                        == Some(0)
+                    {
+                        strays.push(i);
                     }
                 }
                 Ok(r) => {
@@ -194,10 +220,16 @@ impl Distribute {
                         );
                     }
                 }
-                Err(e) if is_down(e) => down = Some(e.errno()),
+                Err(e) if is_down(e) => unsure = Some(e.errno()),
+                // posix: the name is there without a gfid
+                // (dht_lookup_everywhere_done answers ENODATA).
+                Err(e) if e.errno() == errno::ENODATA => {
+                    unsure.get_or_insert(errno::ENODATA);
+                }
                 Err(_) => {}
             }
         }
+        self.remove_strays(ctx, parent, name, strays, &all).await;
         if dirs {
             if data.is_some() {
                 return Err(Error::errno_msg(
@@ -208,16 +240,20 @@ impl Distribute {
                     ),
                 ));
             }
-            return self.lookup_dir_named(ctx, parent, name, all).await;
+            return self.settle_named_dir(ctx, parent, name, all).await;
         }
         let Some((at, mut st)) = data else {
-            if let Some(link) = hashed_link {
-                if down.is_none() {
-                    self.unlink_stale_linkto(ctx, hashed, parent, name, link)
-                        .await;
+            if let (Some(h), Some(link)) = (hashed, hashed_link) {
+                if unsure.is_none() {
+                    self.unlink_stale_linkto(ctx, h, parent, name, link).await;
                 }
             }
-            let e = down.unwrap_or(errno::ENOENT);
+            // A subvolume that is down may hold the file: answer its
+            // error, never ENOENT, which the kernel would cache as a
+            // negative entry for a file that exists. (Upstream's
+            // dht_lookup_everywhere_done says ENOENT here, its directory
+            // lookup whichever error came last; ENOTCONN is the safe one.)
+            let e = unsure.unwrap_or(errno::ENOENT);
             return Err(Error::errno_msg(
                 e,
                 format!("'{}' not found", String::from_utf8_lossy(name)),
@@ -225,9 +261,11 @@ impl Distribute {
         };
         migration::clean(&mut st);
         self.remember_file(st.gfid, at);
-        if at == hashed {
+        let Some(hashed) = hashed.filter(|&h| h != at) else {
+            // On its hashed subvolume, or the layout has none for it
+            // (upstream then makes no linkto either).
             return Ok(st);
-        }
+        };
         let points_here =
             |l: &TwoIattRsp| linkto_target(&l.xdata).and_then(|t| self.index_of(&t)) == Some(at);
         match hashed_link {
@@ -244,20 +282,51 @@ impl Distribute {
                 self.heal_linkto(ctx, parent, name, hashed, at, &st).await;
             }
             Some(_) => {}
-            None if down.is_none() => {
+            None if unsure.is_none() => {
                 // Our copy of the parent's layout may be older than the
                 // file's placement (a fix-layout since): re-read it before
                 // deciding that a linkto is missing.
                 let fresh = self.refresh_dir(ctx, parent).await.ok();
                 let now_hashed = fresh.and_then(|d| self.search(&d.layout, name));
-                if now_hashed.is_some_and(|h| h != at) {
-                    let h = now_hashed.unwrap_or(hashed);
+                if let Some(h) = now_hashed.filter(|&h| h != at) {
                     self.heal_linkto(ctx, parent, name, h, at, &st).await;
                 }
             }
             None => {}
         }
         Ok(st)
+    }
+
+    /// Linkto files on subvolumes other than the name's hashed one, that
+    /// nobody has open, are removed (dht_lookup_everywhere_cbk, §3.3):
+    /// left by a failed rename, or by a layout that changed since. Our
+    /// copy of the parent's layout may be older than a fix-layout, so it
+    /// is read again first: a linkto on the name's hashed subvolume by the
+    /// current layout is not stray.
+    async fn remove_strays(
+        &self,
+        ctx: &Identity,
+        parent: Gfid,
+        name: &[u8],
+        strays: Vec<usize>,
+        all: &[Result<TwoIattRsp>],
+    ) {
+        if strays.is_empty() {
+            return;
+        }
+        let fresh = self.refresh_dir(ctx, parent).await;
+        let hashed = match &fresh {
+            Ok(d) => self.search(&d.layout, name),
+            Err(e) => {
+                tracing::debug!("stray linkto files kept: parent layout: {e}");
+                return;
+            }
+        };
+        for i in strays.into_iter().filter(|&i| Some(i) != hashed) {
+            if let Some(Ok(link)) = all.get(i) {
+                self.unlink_stale_linkto(ctx, i, parent, name, link).await;
+            }
+        }
     }
 
     /// Removes a linkto that points nowhere (only if it still is a linkto
@@ -423,8 +492,32 @@ impl Distribute {
     }
 
     /// Directory lookup (§4.4) from the named lookup's replies of every
-    /// subvolume, healing what is missing.
+    /// subvolume, healing what is missing. Replies with no directory, or
+    /// with a data file, are decided by lookup-everywhere's rules instead
+    /// (dht_lookup_dir_cbk: "a non-directory on any subvol triggers
+    /// lookup-everywhere"), so that a file found there is answered and a
+    /// subvolume that is down makes the answer ENOTCONN, not ENOENT.
+    /// `hashed`: the name's hashed subvolume, if the layout has one.
     async fn lookup_dir_named(
+        &self,
+        ctx: &Identity,
+        parent: Gfid,
+        name: &[u8],
+        hashed: Option<usize>,
+        all: Vec<Result<TwoIattRsp>>,
+    ) -> Result<Iatt> {
+        let dir = all.iter().any(|r| matches!(r, Ok(r) if r.prestat.is_dir()));
+        let data = all
+            .iter()
+            .any(|r| matches!(r, Ok(r) if !r.prestat.is_dir() && !is_linkto(&r.prestat, &r.xdata)));
+        if !dir || data {
+            return self.decide_everywhere(ctx, parent, name, hashed, all).await;
+        }
+        self.settle_named_dir(ctx, parent, name, all).await
+    }
+
+    /// A directory found by a named lookup: merged, healed, remembered.
+    async fn settle_named_dir(
         &self,
         ctx: &Identity,
         parent: Gfid,
@@ -433,15 +526,10 @@ impl Distribute {
     ) -> Result<Iatt> {
         let view = self.dir_view(&all);
         if !view.stat.is_valid() {
-            // Not a directory after all (or gone).
-            tracing::debug!(
-                "'{}': directory lookup found no directory",
-                String::from_utf8_lossy(name)
-            );
-            let first_err = all.into_iter().find_map(|r| r.err());
-            return Err(first_err.unwrap_or_else(|| {
-                Error::errno_msg(errno::ENOENT, "entry vanished during lookup")
-            }));
+            return Err(Error::errno_msg(
+                errno::ENOENT,
+                format!("'{}': no directory found", String::from_utf8_lossy(name)),
+            ));
         }
         self.settle_dir(ctx, view.stat.gfid, view, Some((parent, name)))
             .await

@@ -111,7 +111,13 @@ pub(crate) async fn readdirp(
                 } else {
                     layout.as_ref().and_then(|l| dht.search(l, &e.name))
                 };
-                if home.unwrap_or(0) != idx {
+                // No hashed subvolume, or one the directory is not open on
+                // (down at opendir): the first one it is open on lists the
+                // entry (dht_readdirp_cbk's first_up_subvol).
+                let home = home
+                    .filter(|&h| present.get(h) == Some(&true))
+                    .or_else(|| present.iter().position(|&p| p));
+                if home != Some(idx) {
                     continue;
                 }
                 if stat.is_valid() {

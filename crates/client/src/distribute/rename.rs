@@ -235,7 +235,14 @@ impl Distribute {
         let r = if same_cached { s_c } else { d_h };
         let mut reply = match self.call(r, ctx, req).await {
             Ok(rsp) => rsp,
-            Err(e) if r == s_c => {
+            // Upstream (dht_rename_cbk) takes a failure on R != S_c as
+            // harmless: R only held linkto files. Not when the
+            // destination's data lives on R = D_h: that RENAME is what
+            // replaces it, and going on would report success while the old
+            // file stays where lookups find it, next to the new one under
+            // the same name. Undo steps A (as dht_rename_cleanup does) and
+            // fail instead.
+            Err(e) if r == s_c || d_c == Some(r) => {
                 if made_link {
                     self.remove_name(ctx, s_c, req.newgfid, &req.newbname).await;
                 }

@@ -130,6 +130,15 @@ impl Distribute {
         disk || inodes
     }
 
+    /// Which subvolumes are below the free space or inode limits, as far
+    /// as known (an unknown one is not).
+    pub(crate) fn filled(&self, ctx: &Identity) -> Vec<bool> {
+        self.space(ctx)
+            .iter()
+            .map(|s| s.as_ref().is_some_and(|s| self.filled_in(s)))
+            .collect()
+    }
+
     /// Where a new file named for `hashed` should put its data: `hashed`
     /// unless it is filled and another subvolume has room (§7.3).
     pub(crate) fn placement(&self, ctx: &Identity, hashed: usize) -> usize {

@@ -189,14 +189,12 @@ async fn unlink_whose_reply_is_lost_still_removes_the_linkto_on_retry() {
     assert!(v.where_is(&format!("/d/{b}")).is_empty());
 }
 
-/// A file whose hashed (and data) brick is down reads as absent: the
-/// lookup falls back to asking every brick (§4.2) and answers the first
-/// error in volfile order, ENOENT from a brick that never had it. The
-/// kernel then caches a negative entry for a file that exists. Upstream
-/// answers whichever error arrived last (dht_lookup_dir_cbk), so either;
-/// ENOTCONN is the safe one.
+/// A file whose hashed (and data) brick is down must not read as absent:
+/// the lookup falls back to asking every brick (§4.2), and ENOENT from
+/// the bricks that never had it would make the kernel cache a negative
+/// entry for a file that exists. Upstream answers whichever error arrived
+/// last (dht_lookup_dir_cbk), so either; ENOTCONN is the safe one.
 #[tokio::test]
-#[ignore = "distribute answers ENOENT for a file on a disconnected brick"]
 async fn a_file_on_a_disconnected_brick_is_not_absent() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -208,13 +206,11 @@ async fn a_file_on_a_disconnected_brick_is_not_absent() {
 }
 
 /// The hashed brick's LOOKUP fails once with ENOTCONN; distribute asks
-/// every brick again (§4.2), which finds the linkto and the data, but
-/// `lookup_dir_named` only knows directories: with no directory in the
-/// replies it answers the first error, ENOENT from a brick without the
-/// name, instead of deciding as lookup-everywhere does (§4.4: "A
-/// non-directory on any subvol triggers lookup-everywhere").
+/// every brick again (§4.2), which finds the file, and with no directory
+/// in the replies decides as lookup-everywhere does (§4.4: "A
+/// non-directory on any subvol triggers lookup-everywhere"), not by the
+/// first error (ENOENT from a brick without the name).
 #[tokio::test]
-#[ignore = "distribute answers ENOENT for an existing file after one ENOTCONN"]
 async fn lookup_of_a_file_after_a_transient_enotconn() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -224,12 +220,11 @@ async fn lookup_of_a_file_after_a_transient_enotconn() {
     assert_eq!(v.lookup(d, &name).await.unwrap().gfid, g);
 }
 
-/// The same ENOTCONN during a rename's lookup of its destination: the
-/// rename takes the existing destination for absent and leaves its data
-/// file (off its hashed brick here) next to the renamed one: two data
-/// files of one name, listed twice.
+/// The same ENOTCONN during a rename's lookup of its destination: taking
+/// the existing destination for absent would leave its data file (off
+/// its hashed brick here) next to the renamed one: two data files of one
+/// name, listed twice.
 #[tokio::test]
-#[ignore = "a rename after one ENOTCONN leaves the overwritten file behind"]
 async fn rename_over_a_file_after_a_transient_enotconn() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -253,11 +248,10 @@ async fn rename_over_a_file_after_a_transient_enotconn() {
 
 /// §3.3: "Linktos found on non-hashed subvols during lookup-everywhere
 /// are unlinked the same way when their open-fd-count is 0"
-/// (dht_lookup_everywhere_cbk). distribute only removes the one on the
-/// hashed brick, so strays (left by a rename whose linkto-side RENAME
-/// failed, for one) stay.
+/// (dht_lookup_everywhere_cbk), not only the one on the hashed brick, so
+/// that strays (left by a rename whose linkto-side RENAME failed, for
+/// one) go.
 #[tokio::test]
-#[ignore = "lookup-everywhere leaves linkto files on non-hashed bricks"]
 async fn lookup_everywhere_removes_stray_linkto_files() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -269,12 +263,11 @@ async fn lookup_everywhere_removes_stray_linkto_files() {
 
 /// Rename step B on the destination's hashed brick (R = D_h != S_c)
 /// fails: §5.5 (and upstream's dht_rename_cbk) log and go on, so the
-/// rename succeeds, but when the destination's data sat on D_h it is
-/// never replaced: the old file stays where lookups find it, the renamed
-/// data sits on S_c under the same name, and a linkto named after the
-/// source is left on D_h.
+/// rename would succeed, but when the destination's data sat on D_h it is
+/// never replaced: the old file would stay where lookups find it, the
+/// renamed data on S_c under the same name, and a linkto named after the
+/// source on D_h. distribute undoes step A and fails instead.
 #[tokio::test]
-#[ignore = "a rename whose linkto-side RENAME fails succeeds with the old file still visible"]
 async fn rename_whose_linkto_side_fails_is_not_a_silent_success() {
     let v = volume(2, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -316,10 +309,9 @@ async fn rmdir_failing_on_one_brick_is_healed_back() {
 
 /// Upstream opens a directory on the subvolumes that answer and lists
 /// those (dht_fd_cbk succeeds if one did; readdirp skips down
-/// subvolumes); distribute's opendir fails with the first error other
-/// than ENOENT, so one disconnected brick makes every listing fail.
+/// subvolumes); failing opendir with the first error other than ENOENT
+/// would make one disconnected brick fail every listing.
 #[tokio::test]
-#[ignore = "one disconnected brick makes every directory listing fail"]
 async fn listing_with_a_disconnected_brick() {
     let v = volume(3, &[]);
     let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
@@ -331,4 +323,29 @@ async fn listing_with_a_disconnected_brick() {
     let r = v.top.readdirp(&v.ctx, &fd, 0, 4096, GfxDict::new()).await;
     let names: Vec<Vec<u8>> = r.unwrap().entries.0.into_iter().map(|e| e.name).collect();
     assert!(names.contains(&name.into_bytes()));
+}
+
+/// §6.1: a directory entry whose hashed subvolume is down is listed from
+/// the first subvolume that is up (dht_readdirp_cbk), so subdirectories
+/// (and "." / "..") never vanish with a brick; its files do.
+#[tokio::test]
+async fn listing_with_a_disconnected_brick_keeps_every_directory() {
+    let v = volume(3, &[]);
+    let d = v.mkdir(Gfid::ROOT, "d").await.unwrap();
+    let mut want = vec![".".to_string(), "..".to_string()];
+    for i in 0..3 {
+        let sub = v.name_on("/d", i, "sub");
+        v.mkdir(d, &sub).await.unwrap();
+        want.push(sub);
+        let f = v.name_on("/d", i, "f");
+        v.create(d, &f).await.unwrap();
+        if i != 2 {
+            want.push(f);
+        }
+    }
+    v.bricks[2].disconnect();
+    let mut names: Vec<String> = v.list(d, 4096).await.into_iter().map(|x| x.0).collect();
+    names.sort();
+    want.sort();
+    assert_eq!(names, want);
 }

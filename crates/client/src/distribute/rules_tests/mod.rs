@@ -476,7 +476,6 @@ async fn a_stale_cached_layout_is_caught_by_the_parent_guard() {
 }
 
 #[tokio::test]
-#[ignore = "distribute gives filled bricks a range in new directories"]
 async fn mkdir_gives_a_filled_brick_no_range() {
     // §7.3: "mkdir on a filled subvol still succeeds, but that subvol
     // gets no hash range in the new directory (unless every subvol is
