@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::fd::Fd;
-use crate::volume::{setattr_args, xattr_value, Ctx, SetAttr, Volume};
+use crate::volume::{on_graph, setattr_args, xattr_value, Ctx, SetAttr, Volume};
 use crate::xlator::Target;
 use proto::dict::{DictValue, GfxDict};
 use proto::iatt::{Flock, Iatt};
@@ -12,20 +12,26 @@ use proto::Gfid;
 
 impl Volume {
     pub async fn stat_on(&self, ctx: &Ctx, on: &Target) -> Result<Iatt> {
-        let r = self.top().stat(ctx, on, GfxDict::new()).await?;
+        let r = on_graph!(self, |top| top.stat(ctx, on, GfxDict::new())).await?;
         crate::volume::valid_stat(r.stat, "STAT")
     }
 
     pub async fn setattr_on(&self, ctx: &Ctx, on: &Target, attr: &SetAttr) -> Result<Iatt> {
         let (stbuf, valid) = setattr_args(attr);
-        let top = self.top();
-        let r = top.setattr(ctx, on, stbuf, valid, GfxDict::new()).await?;
+        let r = on_graph!(self, |top| top.setattr(
+            ctx,
+            on,
+            stbuf,
+            valid,
+            GfxDict::new()
+        ))
+        .await?;
         Ok(r.poststat)
     }
 
     pub async fn truncate_on(&self, ctx: &Ctx, on: &Target, size: u64) -> Result<Iatt> {
-        let top = self.top();
-        Ok(top.truncate(ctx, on, size, GfxDict::new()).await?.poststat)
+        let r = on_graph!(self, |top| top.truncate(ctx, on, size, GfxDict::new())).await?;
+        Ok(r.poststat)
     }
 
     pub async fn setxattr_on(
@@ -43,17 +49,19 @@ impl Volume {
     }
 
     pub async fn getxattr_on(&self, ctx: &Ctx, on: &Target, name: &str) -> Result<Vec<u8>> {
-        let top = self.top();
-        let r = top
-            .getxattr(ctx, on, name.as_bytes(), GfxDict::new())
-            .await?;
+        let r = on_graph!(self, |top| top.getxattr(
+            ctx,
+            on,
+            name.as_bytes(),
+            GfxDict::new()
+        ))
+        .await?;
         xattr_value(&r.dict, name)
     }
 
     /// Names of all extended attributes the bricks show.
     pub async fn listxattr_on(&self, ctx: &Ctx, on: &Target) -> Result<Vec<Vec<u8>>> {
-        let top = self.top();
-        let r = top.getxattr(ctx, on, b"", GfxDict::new()).await?;
+        let r = on_graph!(self, |top| top.getxattr(ctx, on, b"", GfxDict::new())).await?;
         Ok(r.dict.pairs.into_iter().map(|(k, _)| k).collect())
     }
 
@@ -107,6 +115,7 @@ impl Volume {
         optype: u32,
         dict: GfxDict,
     ) -> Result<GfxDict> {
+        // Not repeated after a graph switch: the arithmetic is not idempotent.
         let top = self.top();
         let r = top.xattrop(ctx, on, optype, dict, GfxDict::new()).await?;
         Ok(r.dict)
@@ -186,8 +195,9 @@ impl Fd {
     }
     pub async fn fstat(&self, ctx: &Ctx) -> Result<Iatt> {
         // An fd's attributes may be of an unlinked file (nlink 0): valid.
-        let top = self.volume().top();
-        Ok(top.stat(ctx, &self.on(), GfxDict::new()).await?.stat)
+        let on = &self.on();
+        let r = on_graph!(self.volume(), |top| top.stat(ctx, on, GfxDict::new())).await?;
+        Ok(r.stat)
     }
     pub async fn fsetattr(&self, ctx: &Ctx, attr: &SetAttr) -> Result<Iatt> {
         self.volume().setattr_on(ctx, &self.on(), attr).await

@@ -6,7 +6,7 @@
 //! on) in the fd itself. Dropping the last clone releases it.
 
 use crate::error::{Error, Result};
-use crate::volume::{Ctx, DirEntry, Volume};
+use crate::volume::{on_graph, Ctx, DirEntry, Volume};
 use crate::xlator::FdRef;
 use bytes::{Bytes, BytesMut};
 use proto::dict::GfxDict;
@@ -127,10 +127,14 @@ impl Fd {
     }
 
     async fn read_one(&self, ctx: &Ctx, offset: u64, size: usize) -> Result<Bytes> {
-        let top = self.vol.top();
-        let (rsp, data) = top
-            .read(ctx, &self.fd, offset, size as u32, GfxDict::new())
-            .await?;
+        let (rsp, data) = on_graph!(self.vol, |top| top.read(
+            ctx,
+            &self.fd,
+            offset,
+            size as u32,
+            GfxDict::new()
+        ))
+        .await?;
         let n = (rsp.op_ret.max(0) as usize).min(data.len()).min(size);
         Ok(data.slice(..n))
     }
@@ -167,22 +171,32 @@ impl Fd {
     }
 
     async fn write_one(&self, ctx: &Ctx, offset: u64, data: Bytes) -> Result<(usize, Iatt)> {
-        let top = self.vol.top();
-        let rsp = top
-            .write(ctx, &self.fd, offset, data, GfxDict::new())
-            .await?;
+        let data = &data;
+        let rsp = on_graph!(self.vol, |top| top.write(
+            ctx,
+            &self.fd,
+            offset,
+            data.clone(),
+            GfxDict::new()
+        ))
+        .await?;
         Ok((rsp.op_ret.max(0) as usize, rsp.poststat))
     }
 
     pub async fn fsync(&self, ctx: &Ctx, datasync: bool) -> Result<()> {
-        let top = self.vol.top();
-        top.fsync(ctx, &self.fd, datasync, GfxDict::new()).await
+        on_graph!(self.vol, |top| top.fsync(
+            ctx,
+            &self.fd,
+            datasync,
+            GfxDict::new()
+        ))
+        .await
     }
 
     /// FLUSH: called on every close(2) of a file descriptor; releases the
     /// POSIX locks of `ctx`'s lock owner.
     pub async fn flush(&self, ctx: &Ctx) -> Result<()> {
-        self.vol.top().flush(ctx, &self.fd, GfxDict::new()).await
+        on_graph!(self.vol, |top| top.flush(ctx, &self.fd, GfxDict::new())).await
     }
 
     /// fallocate(2): `mode` takes FALLOC_FL_* bits. PUNCH_HOLE goes out as
@@ -215,10 +229,14 @@ impl Fd {
 
     /// SEEK_DATA / SEEK_HOLE from `offset`.
     pub async fn seek(&self, ctx: &Ctx, offset: u64, what: i32) -> Result<u64> {
-        let top = self.vol.top();
-        let r = top
-            .seek(ctx, &self.fd, offset, what, GfxDict::new())
-            .await?;
+        let r = on_graph!(self.vol, |top| top.seek(
+            ctx,
+            &self.fd,
+            offset,
+            what,
+            GfxDict::new()
+        ))
+        .await?;
         Ok(r.offset)
     }
 
@@ -251,10 +269,14 @@ impl Fd {
 
     /// Plain READDIR (names only, no attributes) after cookie `offset`.
     pub async fn readdir(&self, ctx: &Ctx, offset: u64, size: u32) -> Result<Vec<DirEntry>> {
-        let top = self.vol.top();
-        let r = top
-            .readdir(ctx, &self.fd, offset, size, GfxDict::new())
-            .await?;
+        let r = on_graph!(self.vol, |top| top.readdir(
+            ctx,
+            &self.fd,
+            offset,
+            size,
+            GfxDict::new()
+        ))
+        .await?;
         Ok(r.entries
             .0
             .into_iter()
@@ -265,10 +287,14 @@ impl Fd {
     /// One batch of directory entries after cookie `offset` (0 = start).
     /// An empty batch is the end of the directory.
     pub async fn readdirp(&self, ctx: &Ctx, offset: u64, size: u32) -> Result<Vec<DirEntry>> {
-        let top = self.vol.top();
-        let r = top
-            .readdirp(ctx, &self.fd, offset, size, GfxDict::new())
-            .await?;
+        let r = on_graph!(self.vol, |top| top.readdirp(
+            ctx,
+            &self.fd,
+            offset,
+            size,
+            GfxDict::new()
+        ))
+        .await?;
         Ok(r.entries
             .0
             .into_iter()

@@ -61,6 +61,15 @@ pub enum SetTime {
     At { sec: i64, nsec: u32 },
 }
 
+/// `$vol.on_graph(..)` for one translator call: runs `top.<call>` on the
+/// graph in use, again on a new one if a graph switch broke it.
+macro_rules! on_graph {
+    ($vol:expr, |$top:ident| $call:expr) => {
+        $vol.on_graph(|$top| Box::pin(async move { $call.await }))
+    };
+}
+pub(crate) use on_graph;
+
 /// What an entry operation made: the entry, and its parent directory's
 /// attributes after the operation (invalid when the graph did not report
 /// them), which crates/fuse caches. Derefs to the entry's attributes.
@@ -230,6 +239,29 @@ impl Volume {
         self.inner.current.read().built.top.clone()
     }
 
+    /// Runs `op` on the graph in use. If it fails with ENOTCONN and the
+    /// graph was switched meanwhile (a brick left the volume: remove-brick
+    /// commit stops it), it runs once more on the new graph, where the
+    /// file is found on the subvolume that holds it now. For operations
+    /// that are safe to repeat.
+    pub(crate) async fn on_graph<'a, T>(
+        &'a self,
+        op: impl Fn(Arc<dyn Xlator>) -> futures::future::BoxFuture<'a, Result<T>>,
+    ) -> Result<T> {
+        let before = self.inner.current.read().clone();
+        match op(before.built.top.clone()).await {
+            Err(e) if e.errno() == errno::ENOTCONN => {
+                let now = self.inner.current.read().clone();
+                if Arc::ptr_eq(&now, &before) {
+                    return Err(e);
+                }
+                tracing::debug!("retrying on the new graph after: {e}");
+                op(now.built.top.clone()).await
+            }
+            r => r,
+        }
+    }
+
     /// Whether an xattr is one the graph's translators keep for
     /// themselves (users never see or set those).
     pub fn hides_xattr(&self, name: &[u8]) -> bool {
@@ -254,6 +286,13 @@ impl Volume {
         req.send(&*self.top(), ctx).await
     }
 
+    /// Sends `req`, which is safe to repeat, through the graph (again on a
+    /// new graph if a switch broke it).
+    async fn send_again<Q: XlRequest>(&self, ctx: &Ctx, req: &Q) -> Result<Q::Reply> {
+        self.on_graph(|top| Box::pin(async move { req.send(&*top, ctx).await }))
+            .await
+    }
+
     // ---- lookup and attributes ----
 
     /// Named lookup of `name` in `parent`.
@@ -266,7 +305,7 @@ impl Volume {
             bname: name.to_vec(),
             xdata: GfxDict::new(),
         };
-        valid_stat(self.send(ctx, &req).await?.prestat, "LOOKUP")
+        valid_stat(self.send_again(ctx, &req).await?.prestat, "LOOKUP")
     }
 
     /// Nameless lookup by gfid.
@@ -278,7 +317,7 @@ impl Volume {
             bname: Vec::new(),
             xdata: GfxDict::new(),
         };
-        valid_stat(self.send(ctx, &req).await?.prestat, "LOOKUP")
+        valid_stat(self.send_again(ctx, &req).await?.prestat, "LOOKUP")
     }
 
     /// Resolves an absolute path inside the volume ("/" is the root).
@@ -324,7 +363,7 @@ impl Volume {
             mask,
             xdata: GfxDict::new(),
         };
-        self.send(ctx, &req).await?;
+        self.send_again(ctx, &req).await?;
         Ok(())
     }
 
@@ -334,7 +373,7 @@ impl Volume {
             size: 4096,
             xdata: GfxDict::new(),
         };
-        let rsp = self.send(ctx, &req).await?;
+        let rsp = self.send_again(ctx, &req).await?;
         Ok(rsp.path)
     }
 
@@ -343,7 +382,7 @@ impl Volume {
             gfid,
             xdata: GfxDict::new(),
         };
-        Ok(self.send(ctx, &req).await?.statfs)
+        Ok(self.send_again(ctx, &req).await?.statfs)
     }
 
     // ---- namespace ----

@@ -463,3 +463,90 @@ xl_request!(XattropReq => DictRsp, |r, xl, ctx| xl.xattrop(
     r.dict.clone(),
     r.xdata.clone()
 ));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_brick::MemoryBrick;
+    use proto::dict::DictValue;
+
+    /// The whole of a translator that changes nothing: the four identity
+    /// methods; every fop is the trait's pass-through default.
+    struct PassThrough {
+        id: XlId,
+        children: Vec<Arc<dyn Xlator>>,
+    }
+
+    #[async_trait]
+    impl Xlator for PassThrough {
+        fn name(&self) -> &str {
+            "v-pass"
+        }
+        fn xl_type(&self) -> &str {
+            "debug/pass-through"
+        }
+        fn id(&self) -> XlId {
+            self.id
+        }
+        fn children(&self) -> &[Arc<dyn Xlator>] {
+            &self.children
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pass_through_translator_changes_nothing() {
+        let brick = MemoryBrick::new("v-client-0");
+        let top = PassThrough {
+            id: new_id(),
+            children: vec![brick.clone()],
+        };
+        let ctx = Ctx::current();
+        let gfid = Gfid::random();
+        let req = CreateReq {
+            pargfid: Gfid::ROOT,
+            flags: oflags::RDWR,
+            mode: 0o100644,
+            umask: 0,
+            bname: b"f".to_vec(),
+            xdata: GfxDict::new().with("gfid-req", DictValue::Gfid(gfid)),
+        };
+        let fd = FdObj::new(gfid, oflags::RDWR, false, false);
+        let r = top.create(&ctx, &req, &fd).await.unwrap();
+        assert_eq!(r.stat.gfid, gfid);
+        top.write(&ctx, &fd, 0, Bytes::from_static(b"hello"), GfxDict::new())
+            .await
+            .unwrap();
+        let (rsp, data) = top.read(&ctx, &fd, 0, 16, GfxDict::new()).await.unwrap();
+        assert_eq!((rsp.op_ret, &data[..]), (5, &b"hello"[..]));
+        let on = Target::Fd(fd.clone());
+        let st = top.stat(&ctx, &on, GfxDict::new()).await.unwrap().stat;
+        assert_eq!(st.size, 5);
+        fd.release().await;
+        assert_eq!(brick.contents("/f").unwrap(), b"hello");
+        // One wire call per fop, nothing added on the way.
+        assert_eq!(
+            [Fop::Create, Fop::Write, Fop::Read, Fop::Fstat].map(|f| brick.calls(f)),
+            [1, 1, 1, 1]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_leaf_without_the_fop_says_which() {
+        let leaf = PassThrough {
+            id: new_id(),
+            children: Vec::new(),
+        };
+        let e = leaf
+            .statfs(
+                &Ctx::current(),
+                &StatfsReq {
+                    gfid: Gfid::ROOT,
+                    xdata: GfxDict::new(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.errno(), errno::ENOSYS);
+        assert!(e.to_string().contains("statfs"), "{e}");
+    }
+}
