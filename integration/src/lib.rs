@@ -316,3 +316,26 @@ pub fn run_ok(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+pub fn list_xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str())).unwrap();
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: valid path and buffer.
+    let n = unsafe { libc::listxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    buf[..n as usize]
+        .split(|&b| b == 0)
+        .filter(|k| k.starts_with(b"user."))
+        .map(|k| {
+            let key = std::ffi::CString::new(k).unwrap();
+            let mut v = vec![0u8; 4096];
+            // SAFETY: valid strings and buffer.
+            let n =
+                unsafe { libc::getxattr(c.as_ptr(), key.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
+            v.truncate(n.max(0) as usize);
+            (String::from_utf8_lossy(k).into_owned(), v)
+        })
+        .collect()
+}

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 const VOL: &str = "grs1";
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn library_writes_official_client_reads() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("lib2off");
@@ -77,6 +81,10 @@ fn library_writes_official_client_reads() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn official_client_writes_library_reads() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("off2lib");
@@ -111,6 +119,10 @@ fn official_client_writes_library_reads() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn random_offset_io_matches_a_local_model() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("randio");
@@ -179,6 +191,10 @@ fn random_offset_io_matches_a_local_model() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn sparse_files_keep_their_holes() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("sparse");
@@ -217,6 +233,10 @@ fn sparse_files_keep_their_holes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn open_flags_append_excl_trunc() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("flags");
@@ -271,6 +291,10 @@ fn open_flags_append_excl_trunc() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn rename_over_existing_and_namespace_errors() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("rename");
@@ -339,6 +363,10 @@ fn rename_over_existing_and_namespace_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn mkdir_writes_the_layout_the_official_client_writes() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("layout");
@@ -359,6 +387,10 @@ fn mkdir_writes_the_layout_the_official_client_writes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn listing_ten_thousand_entries() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("big");
@@ -391,6 +423,10 @@ fn listing_ten_thousand_entries() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn lifecycle_is_milliseconds_and_close_fails_outstanding_calls() {
     let env = require_env!(VOL);
     let (dir, _) = env.scratch_dir("life");
@@ -445,6 +481,10 @@ fn lifecycle_is_milliseconds_and_close_fails_outstanding_calls() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn one_shot_cli_lifecycle() {
     let env = require_env!(VOL);
     let (dir, odir) = env.scratch_dir("cli");
@@ -513,6 +553,10 @@ fn one_shot_cli_lifecycle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn bad_input_gives_clear_errors() {
     let env = require_env!(VOL);
     let bin = binary("glusterfs-rs");
@@ -559,6 +603,10 @@ fn bad_input_gives_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn lock_and_changelog_fops() {
     use client::Flock;
     use proto::dict::{DictValue, GfxDict};
@@ -679,6 +727,10 @@ fn lock_and_changelog_fops() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn refused_authentication_is_a_clear_error() {
     let env = require_env!("grsauth");
     runtime().block_on(async {

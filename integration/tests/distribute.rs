@@ -151,11 +151,19 @@ fn same_placement_as_official(vol: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn placement_and_layouts_match_the_official_client_2_bricks() {
     same_placement_as_official("grs2");
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn placement_and_layouts_match_the_official_client_4_bricks() {
     same_placement_as_official("grsdist4");
 }
@@ -190,6 +198,10 @@ fn check_linkto(env: &TestEnv, vol: &str, rel_dir: &str, name: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn both_clients_rename_link_and_delete_each_others_files() {
     const VOL: &str = "grs2";
     let env = require_env!(VOL);
@@ -287,6 +299,10 @@ fn both_clients_rename_link_and_delete_each_others_files() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn directory_rename_and_listing_of_ten_thousand_entries() {
     const VOL: &str = "grsdist4";
     let env = require_env!(VOL);
@@ -372,6 +388,10 @@ fn directory_rename_and_listing_of_ten_thousand_entries() {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn directory_xattrs_attributes_and_statfs_over_all_bricks() {
     const VOL: &str = "grsdist4";
     let env = require_env!(VOL);
@@ -441,6 +461,10 @@ fn directory_xattrs_attributes_and_statfs_over_all_bricks() {
 /// volume, or after a brick replacement) is laid out again on lookup, the
 /// way the official client heals it: the same ranges, commit 1.
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn lookup_heals_a_lost_layout_as_the_official_client_does() {
     const VOL: &str = "grsdist4";
     let env = require_env!(VOL);
@@ -544,6 +568,10 @@ impl Drop for GrowVolume {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn add_brick_and_rebalance_while_mounted_and_busy() {
     let base_env = require_env!("grs2");
     let grow = GrowVolume::create(&base_env, "grsgrow");

@@ -65,11 +65,19 @@ fn noreplace_race(volume: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn rename_noreplace_is_atomic_on_one_brick() {
     noreplace_race("grs1");
 }
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn rename_noreplace_is_atomic_on_distribute() {
     noreplace_race("grs2");
 }
@@ -77,6 +85,10 @@ fn rename_noreplace_is_atomic_on_distribute() {
 /// Distribute's internal xattrs are declared by the translator, and the
 /// graph is a tree of the volume's translators.
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn graph_tree_and_hidden_xattrs() {
     let env = require_env!("grs2");
     runtime().block_on(async {

@@ -516,6 +516,10 @@ const GLUSTER_DIFFERS: &[(&str, &str, &str, &str)] = &[
 ];
 
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn timestamps_like_a_local_disk_and_the_official_client() {
     timestamps(VOL);
 }
@@ -523,6 +527,10 @@ fn timestamps_like_a_local_disk_and_the_official_client() {
 /// The same on a volume distributed over two bricks (directories exist on
 /// both, files on one).
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn timestamps_on_a_distributed_volume() {
     timestamps("grs2");
 }
@@ -622,6 +630,10 @@ fn timestamps(vol: &str) {
 /// open fds, including ones the FUSE layer opened lazily: fstat answers
 /// with nlink 0, reads and writes work.
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn a_file_unlinked_while_open_stays_usable() {
     let env = require_env!(VOL);
     let m = env.mount_rs("unlinked", "");
@@ -713,6 +725,10 @@ const CAP_NET_RAW: [u8; 20] = [
 /// mounted with `capability`), so it is compared with the local disk only;
 /// user xattrs with all three.
 #[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
 fn xattr_changes_show_at_once() {
     let env = require_env!(VOL);
     let m = env.mount_rs("xattr", "");

@@ -76,9 +76,13 @@ impl UtimeXl {
         })
     }
 
-    fn child(&self) -> &Arc<dyn Xlator> {
-        // The builder gives exactly one child.
-        &self.children[0]
+    fn child(&self) -> Result<&Arc<dyn Xlator>> {
+        self.children.first().ok_or_else(|| {
+            crate::Error::errno_msg(
+                proto::errno::ENOSYS,
+                format!("features/utime '{}' has no subvolume", self.name),
+            )
+        })
     }
 
     /// `ctx` stamped for `fop`.
@@ -122,7 +126,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<TwoIattRsp> {
         let ctx = self.stamp(ctx, either(on, Fop::Setattr, Fop::Fsetattr));
-        self.child().setattr(&ctx, on, stbuf, valid, xdata).await
+        self.child()?.setattr(&ctx, on, stbuf, valid, xdata).await
     }
     async fn truncate(
         &self,
@@ -132,32 +136,32 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<TwoIattRsp> {
         let ctx = self.stamp(ctx, either(on, Fop::Truncate, Fop::Ftruncate));
-        self.child().truncate(&ctx, on, offset, xdata).await
+        self.child()?.truncate(&ctx, on, offset, xdata).await
     }
     async fn mknod(&self, ctx: &Ctx, req: &MknodReq) -> Result<ThreeIattRsp> {
-        self.child().mknod(&self.stamp(ctx, Fop::Mknod), req).await
+        self.child()?.mknod(&self.stamp(ctx, Fop::Mknod), req).await
     }
     async fn mkdir(&self, ctx: &Ctx, req: &MkdirReq) -> Result<ThreeIattRsp> {
-        self.child().mkdir(&self.stamp(ctx, Fop::Mkdir), req).await
+        self.child()?.mkdir(&self.stamp(ctx, Fop::Mkdir), req).await
     }
     async fn symlink(&self, ctx: &Ctx, req: &SymlinkReq) -> Result<ThreeIattRsp> {
-        self.child()
+        self.child()?
             .symlink(&self.stamp(ctx, Fop::Symlink), req)
             .await
     }
     async fn link(&self, ctx: &Ctx, req: &LinkReq) -> Result<ThreeIattRsp> {
-        self.child().link(&self.stamp(ctx, Fop::Link), req).await
+        self.child()?.link(&self.stamp(ctx, Fop::Link), req).await
     }
     async fn unlink(&self, ctx: &Ctx, req: &UnlinkReq) -> Result<TwoIattRsp> {
-        self.child()
+        self.child()?
             .unlink(&self.stamp(ctx, Fop::Unlink), req)
             .await
     }
     async fn rmdir(&self, ctx: &Ctx, req: &RmdirReq) -> Result<TwoIattRsp> {
-        self.child().rmdir(&self.stamp(ctx, Fop::Rmdir), req).await
+        self.child()?.rmdir(&self.stamp(ctx, Fop::Rmdir), req).await
     }
     async fn rename(&self, ctx: &Ctx, req: &RenameReq) -> Result<RenameRsp> {
-        self.child()
+        self.child()?
             .rename(&self.stamp(ctx, Fop::Rename), req)
             .await
     }
@@ -170,7 +174,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<CommonRsp> {
         let ctx = self.stamp(ctx, either(on, Fop::Setxattr, Fop::Fsetxattr));
-        self.child().setxattr(&ctx, on, dict, flags, xdata).await
+        self.child()?.setxattr(&ctx, on, dict, flags, xdata).await
     }
     async fn removexattr(
         &self,
@@ -180,16 +184,16 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<CommonRsp> {
         let ctx = self.stamp(ctx, either(on, Fop::Removexattr, Fop::Fremovexattr));
-        self.child().removexattr(&ctx, on, name, xdata).await
+        self.child()?.removexattr(&ctx, on, name, xdata).await
     }
     async fn create(&self, ctx: &Ctx, req: &CreateReq, fd: &FdRef) -> Result<CreateRsp> {
-        self.child()
+        self.child()?
             .create(&self.stamp(ctx, Fop::Create), req, fd)
             .await
     }
     async fn open(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
         let fop = if fd.is_dir { Fop::Opendir } else { Fop::Open };
-        self.child().open(&self.stamp(ctx, fop), fd, xdata).await
+        self.child()?.open(&self.stamp(ctx, fop), fd, xdata).await
     }
     async fn read(
         &self,
@@ -200,7 +204,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<(ReadRsp, Bytes)> {
         let ctx = self.stamp(ctx, Fop::Read);
-        self.child().read(&ctx, fd, offset, size, xdata).await
+        self.child()?.read(&ctx, fd, offset, size, xdata).await
     }
     async fn write(
         &self,
@@ -211,7 +215,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<TwoIattRsp> {
         let ctx = self.stamp(ctx, Fop::Write);
-        self.child().write(&ctx, fd, offset, data, xdata).await
+        self.child()?.write(&ctx, fd, offset, data, xdata).await
     }
     async fn fallocate(
         &self,
@@ -223,7 +227,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<TwoIattRsp> {
         let ctx = self.stamp(ctx, Fop::Fallocate);
-        self.child()
+        self.child()?
             .fallocate(&ctx, fd, mode, offset, len, xdata)
             .await
     }
@@ -236,7 +240,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<TwoIattRsp> {
         let ctx = self.stamp(ctx, Fop::Discard);
-        self.child().discard(&ctx, fd, offset, len, xdata).await
+        self.child()?.discard(&ctx, fd, offset, len, xdata).await
     }
     async fn zerofill(
         &self,
@@ -247,7 +251,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<TwoIattRsp> {
         let ctx = self.stamp(ctx, Fop::Zerofill);
-        self.child().zerofill(&ctx, fd, offset, len, xdata).await
+        self.child()?.zerofill(&ctx, fd, offset, len, xdata).await
     }
     async fn copy_file_range(
         &self,
@@ -260,7 +264,7 @@ impl Xlator for UtimeXl {
         xdata: GfxDict,
     ) -> Result<ThreeIattRsp> {
         let ctx = self.stamp(ctx, Fop::CopyFileRange);
-        self.child()
+        self.child()?
             .copy_file_range(&ctx, fd_in, off_in, fd_out, off_out, len, xdata)
             .await
     }

@@ -45,7 +45,7 @@
 //! protocol/client leaves, then drive it through [`Xlator`] and look at
 //! the bricks (distribute/rules_tests has many examples):
 //!
-//! ```ignore
+//! ```text
 //! let bricks: Vec<_> = (0..3).map(|i| MemoryBrick::new(&format!("v-client-{i}"))).collect();
 //! let children = bricks.iter().map(|b| b.clone() as Arc<dyn Xlator>).collect();
 //! let dht = Distribute::new("v-dht".into(), children, DhtOptions::parse(&spec)?);
