@@ -700,27 +700,19 @@ pub(crate) fn setattr_args(attr: &SetAttr) -> (Iatt, i32) {
             .unwrap_or_default();
         (d.as_secs() as i64, d.subsec_nanos())
     };
-    match attr.atime {
-        Some(SetTime::At { sec, nsec }) => {
-            (st.atime, st.atime_nsec) = (sec, nsec);
-            v |= valid::ATIME;
-        }
-        Some(SetTime::Now) => {
-            (st.atime, st.atime_nsec) = now();
-            v |= valid::ATIME | valid::ATIME_NOW;
-        }
-        None => {}
+    // (time, its valid bit, its "now" bit) for atime and mtime.
+    let time = |t: Option<SetTime>, set: i32, now_bit: i32| match t {
+        Some(SetTime::At { sec, nsec }) => Some(((sec, nsec), set)),
+        Some(SetTime::Now) => Some((now(), set | now_bit)),
+        None => None,
+    };
+    if let Some((t, bits)) = time(attr.atime, valid::ATIME, valid::ATIME_NOW) {
+        (st.atime, st.atime_nsec) = t;
+        v |= bits;
     }
-    match attr.mtime {
-        Some(SetTime::At { sec, nsec }) => {
-            (st.mtime, st.mtime_nsec) = (sec, nsec);
-            v |= valid::MTIME;
-        }
-        Some(SetTime::Now) => {
-            (st.mtime, st.mtime_nsec) = now();
-            v |= valid::MTIME | valid::MTIME_NOW;
-        }
-        None => {}
+    if let Some((t, bits)) = time(attr.mtime, valid::MTIME, valid::MTIME_NOW) {
+        (st.mtime, st.mtime_nsec) = t;
+        v |= bits;
     }
     (st, v)
 }
