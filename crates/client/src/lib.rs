@@ -21,6 +21,7 @@ pub mod memory_brick;
 pub mod mgmt;
 pub mod protocol_client;
 pub mod registry;
+pub mod replicate;
 pub mod url;
 pub mod utime;
 pub mod volfile;
