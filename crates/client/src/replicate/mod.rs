@@ -13,6 +13,7 @@
 
 pub mod changelog;
 pub mod options;
+pub mod read_child;
 
 pub use changelog::{Changelog, Kind};
 pub use options::{Quorum, ReplicateOptions};
