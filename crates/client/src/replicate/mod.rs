@@ -12,6 +12,7 @@
 //! name.
 
 pub mod changelog;
+pub mod lookup;
 pub mod options;
 pub mod read_child;
 
