@@ -22,7 +22,9 @@ use std::sync::Arc;
 pub struct BuildEnv<'a> {
     pub volume: &'a str,
     pub conn_opts: &'a ConnectionOptions,
-    pub mgmt: &'a Mgmt,
+    /// The glusterd bricks ask for their port (None: each brick connects
+    /// to glusterd on its own host when it first needs to).
+    pub mgmt: Option<&'a Mgmt>,
     pub process_name: &'a str,
     /// The bricks made by this build (to connect them before use).
     pub new_bricks: Mutex<Vec<Arc<Brick>>>,
@@ -139,7 +141,7 @@ fn client(spec: &XlSpec, _: Vec<Arc<dyn Xlator>>, env: &BuildEnv) -> Result<Arc<
         client_spec(spec)?,
         env.volume,
         env.conn_opts.clone(),
-        Some(env.mgmt.clone()),
+        env.mgmt.cloned(),
         env.process_name,
     ));
     env.new_bricks.lock().push(brick.clone());
@@ -164,4 +166,103 @@ fn utime(spec: &XlSpec, children: Vec<Arc<dyn Xlator>>, _: &BuildEnv) -> Result<
         )));
     }
     Ok(UtimeXl::new(spec, children))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Graph;
+
+    fn client(i: usize) -> XlSpec {
+        XlSpec {
+            name: format!("v-client-{i}"),
+            xl_type: "protocol/client".into(),
+            options: vec![
+                ("remote-host".into(), "127.0.0.2".into()),
+                ("remote-subvolume".into(), format!("/b{i}")),
+            ],
+            children: Vec::new(),
+        }
+    }
+
+    fn graph(bricks: usize, dht_opts: &[(&str, &str)]) -> Graph {
+        let dht = XlSpec {
+            name: "v-dht".into(),
+            xl_type: "cluster/distribute".into(),
+            options: dht_opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            children: (0..bricks).map(client).collect(),
+        };
+        Graph {
+            top: "v".into(),
+            tree: XlSpec {
+                name: "v-utime".into(),
+                xl_type: "features/utime".into(),
+                options: Vec::new(),
+                children: vec![dht],
+            },
+            write_behind: None,
+        }
+    }
+
+    fn ids(b: &Built) -> Vec<(String, u64)> {
+        b.nodes
+            .iter()
+            .map(|(s, x)| (s.name.clone(), x.id()))
+            .collect()
+    }
+
+    /// A rebuild keeps every unchanged subtree (the same translator, so
+    /// the same connections, fds and locks) and builds the rest anew.
+    #[test]
+    fn a_switch_keeps_unchanged_subtrees() {
+        let opts = ConnectionOptions::default();
+        let env = BuildEnv {
+            volume: "v",
+            conn_opts: &opts,
+            mgmt: None,
+            process_name: "test",
+            new_bricks: Default::default(),
+        };
+        let a = build(&graph(2, &[]), &env, None).unwrap();
+        assert_eq!(a.bricks.len(), 2);
+        assert_eq!(a.top.xl_type(), "features/utime");
+        // Same graph again: everything reused, top included.
+        let same = build(&graph(2, &[]), &env, Some(&a)).unwrap();
+        assert_eq!(same.top.id(), a.top.id());
+        // A distribute option changed: new distribute and utime, same bricks.
+        let b = build(&graph(2, &[("min-free-disk", "20%")]), &env, Some(&a)).unwrap();
+        assert_ne!(b.top.id(), a.top.id());
+        for i in 0..2 {
+            assert!(Arc::ptr_eq(&a.bricks[i], &b.bricks[i]));
+        }
+        let (ia, ib) = (ids(&a), ids(&b));
+        for name in ["v-client-0", "v-client-1"] {
+            let find = |v: &[(String, u64)]| v.iter().find(|(n, _)| n == name).map(|x| x.1);
+            assert_eq!(find(&ia), find(&ib), "{name}");
+        }
+        // A brick added: the old two kept, one new.
+        let c = build(&graph(3, &[]), &env, Some(&b)).unwrap();
+        assert_eq!(c.bricks.len(), 3);
+        assert!(Arc::ptr_eq(&c.bricks[0], &b.bricks[0]) && Arc::ptr_eq(&c.bricks[1], &b.bricks[1]));
+        assert!(!b.bricks.iter().any(|o| Arc::ptr_eq(o, &c.bricks[2])));
+    }
+
+    #[test]
+    fn unknown_types_are_refused_by_name() {
+        let opts = ConnectionOptions::default();
+        let env = BuildEnv {
+            volume: "v",
+            conn_opts: &opts,
+            mgmt: None,
+            process_name: "test",
+            new_bricks: Default::default(),
+        };
+        let mut g = graph(1, &[]);
+        g.tree.xl_type = "features/shard".into();
+        let e = build(&g, &env, None).err().unwrap();
+        assert!(e.to_string().contains("features/shard"), "{e}");
+    }
 }

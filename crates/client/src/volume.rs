@@ -731,7 +731,7 @@ pub(crate) fn build(
     let env = BuildEnv {
         volume,
         conn_opts,
-        mgmt,
+        mgmt: Some(mgmt),
         process_name: &options.process_name,
         new_bricks: Default::default(),
     };
