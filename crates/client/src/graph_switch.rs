@@ -37,6 +37,12 @@ impl Volume {
     /// Fetches the volfile and switches graphs if it changed. Returns
     /// whether it switched.
     pub async fn refresh_graph(&self) -> Result<bool> {
+        let _one_at_a_time = self.inner.refreshing.lock().await;
+        self.refresh_graph_locked().await
+    }
+
+    /// As [`Volume::refresh_graph`], with `refreshing` already held.
+    pub(crate) async fn refresh_graph_locked(&self) -> Result<bool> {
         let mgmt = self.inner.mgmt.lock().clone();
         let text = mgmt.getspec(&self.inner.name).await?;
         let volfile = Volfile::parse(&text).map_err(|e| Error::Volfile {

@@ -140,6 +140,9 @@ pub(crate) struct Inner {
     pub options: VolumeOptions,
     pub conn_opts: ConnectionOptions,
     pub closed: std::sync::atomic::AtomicBool,
+    /// Serialises graph refreshes; holds when the last one was asked for
+    /// by a failing operation (see `Volume::on_graph`).
+    pub refreshing: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// A connected volume. Cheap to clone.
@@ -208,6 +211,7 @@ impl Volume {
                 options,
                 conn_opts,
                 closed: std::sync::atomic::AtomicBool::new(false),
+                refreshing: tokio::sync::Mutex::new(None),
             }),
         };
         // Connect all bricks now so that errors surface at connect time.
@@ -251,6 +255,9 @@ impl Volume {
         let before = self.inner.current.read().clone();
         match op(before.built.top.clone()).await {
             Err(e) if e.errno() == errno::ENOTCONN => {
+                // The brick may have left the volume a moment ago, before
+                // glusterd's announcement reached us: ask now.
+                self.refresh_after_failure(&before).await;
                 let now = self.inner.current.read().clone();
                 if Arc::ptr_eq(&now, &before) {
                     return Err(e);
@@ -259,6 +266,24 @@ impl Volume {
                 op(now.built.top.clone()).await
             }
             r => r,
+        }
+    }
+
+    /// Fetches the volfile again after an operation failed on `seen`,
+    /// unless the graph changed since or a failure refreshed it within
+    /// the last second (a brick that is merely down must not cost a
+    /// GETSPEC per operation).
+    async fn refresh_after_failure(&self, seen: &Arc<Active>) {
+        let mut last = self.inner.refreshing.lock().await;
+        if !Arc::ptr_eq(&self.inner.current.read().clone(), seen) {
+            return; // someone switched while we waited
+        }
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        if let Err(e) = self.refresh_graph_locked().await {
+            tracing::debug!("volfile refetch after a failure: {e}");
         }
     }
 
