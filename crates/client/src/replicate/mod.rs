@@ -15,6 +15,7 @@ pub mod changelog;
 pub mod lookup;
 pub mod options;
 pub mod read_child;
+pub mod txn;
 
 pub use changelog::{Changelog, Kind};
 pub use options::{Quorum, ReplicateOptions};
