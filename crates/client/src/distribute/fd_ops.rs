@@ -40,6 +40,11 @@ impl Distribute {
         fd.ctx::<DhtFd>(self.id)
     }
 
+    /// A directory fd's state when it is open over several subvolumes.
+    pub(super) fn spread_dir_fd(&self, fd: &FdObj) -> Option<Arc<DhtFd>> {
+        self.fd_state(fd).filter(|s| !s.present.is_empty())
+    }
+
     pub(super) fn set_fd_child(&self, fd: &FdObj, at: usize) {
         match self.fd_state(fd) {
             Some(s) => *s.at.lock() = at,

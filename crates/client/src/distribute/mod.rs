@@ -33,6 +33,7 @@ use crate::dht_layout::{Layout, Range};
 use crate::error::{Error, Result};
 use crate::graph::XlSpec;
 use crate::xlator::{XlId, XlRequest, Xlator};
+use futures::future::BoxFuture;
 use lru::LruCache;
 use parking_lot::Mutex;
 use proto::dict::{DictValue, GfxDict};
@@ -334,26 +335,26 @@ impl Distribute {
         }
     }
 
-    /// Sends an inode fop to the inode's subvolume. A file that is no
-    /// longer where we saw it (ENOENT/ESTALE: migrated by a rebalance) is
-    /// looked up again and the fop resent once to its new place.
-    pub async fn to_inode<Q: XlRequest>(
-        &self,
-        ctx: &Identity,
+    /// Runs `op` on the subvolume holding inode `gfid`. A file that is
+    /// no longer where we saw it (ENOENT/ESTALE: migrated by a rebalance)
+    /// is looked up again and `op` runs once more at its new place.
+    pub(crate) async fn to_inode<'a, T>(
+        &'a self,
+        ctx: &'a Identity,
         gfid: Gfid,
-        req: &Q,
-    ) -> Result<(usize, Q::Reply)> {
+        op: impl Fn(Arc<dyn Xlator>) -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
+    ) -> Result<T> {
         let i = self.cached(ctx, gfid).await?;
-        match self.call(i, ctx, req).await {
+        match op(self.subvols[i].clone()).await {
             Err(e) if !self.single() && is_gone(&e) => {
                 self.forget(gfid);
                 let j = self.cached(ctx, gfid).await?;
                 if j == i {
                     return Err(e);
                 }
-                Ok((j, self.call(j, ctx, req).await?))
+                op(self.subvols[j].clone()).await
             }
-            r => r.map(|rsp| (i, rsp)),
+            r => r,
         }
     }
 

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::xlator::*;
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use proto::dict::GfxDict;
 use proto::errno;
 use proto::fops::*;
@@ -33,7 +32,7 @@ macro_rules! routed {
             Target::Inode(g) => {
                 let $t = $on;
                 $self
-                    .on_inode($ctx, *g, |$c| Box::pin(async move { $call.await }))
+                    .to_inode($ctx, *g, |$c| Box::pin(async move { $call.await }))
                     .await
             }
             Target::Fd(fd) => {
@@ -53,29 +52,6 @@ macro_rules! via_fd {
             .on_fd($ctx, $fd, |$c| Box::pin(async move { $call.await }))
             .await
     };
-}
-
-impl Distribute {
-    /// As `to_inode`, for a call made through the translator interface.
-    async fn on_inode<'a, T>(
-        &'a self,
-        ctx: &'a Ctx,
-        gfid: Gfid,
-        op: impl Fn(Arc<dyn Xlator>) -> BoxFuture<'a, Result<T>> + Send + Sync + 'a,
-    ) -> Result<T> {
-        let i = self.cached(ctx, gfid).await?;
-        match op(self.subvols[i].clone()).await {
-            Err(e) if !self.single() && matches!(e.errno(), errno::ENOENT | errno::ESTALE) => {
-                self.forget(gfid);
-                let j = self.cached(ctx, gfid).await?;
-                if j == i {
-                    return Err(e);
-                }
-                op(self.subvols[j].clone()).await
-            }
-            r => r,
-        }
-    }
 }
 
 impl Distribute {
@@ -220,10 +196,16 @@ impl Xlator for Distribute {
         ))
     }
     async fn access(&self, ctx: &Ctx, req: &AccessReq) -> Result<CommonRsp> {
-        Ok(self.to_inode(ctx, req.gfid, req).await?.1)
+        self.to_inode(ctx, req.gfid, |c| {
+            Box::pin(async move { req.send(&*c, ctx).await })
+        })
+        .await
     }
     async fn readlink(&self, ctx: &Ctx, req: &ReadlinkReq) -> Result<ReadlinkRsp> {
-        Ok(self.to_inode(ctx, req.gfid, req).await?.1)
+        self.to_inode(ctx, req.gfid, |c| {
+            Box::pin(async move { req.send(&*c, ctx).await })
+        })
+        .await
     }
     async fn statfs(&self, ctx: &Ctx, req: &StatfsReq) -> Result<StatfsRsp> {
         let statfs = Distribute::statfs(self, ctx, req).await?;
@@ -434,7 +416,7 @@ impl Xlator for Distribute {
         via_fd!(self, ctx, fd, |c| c.flush(ctx, fd, xdata.clone()))
     }
     async fn fsync(&self, ctx: &Ctx, fd: &FdRef, datasync: bool, xdata: GfxDict) -> Result<()> {
-        if let Some(dir) = self.fd_state(fd).filter(|s| !s.present.is_empty()) {
+        if let Some(dir) = self.spread_dir_fd(fd) {
             for (i, _) in dir.present.iter().enumerate().filter(|(_, p)| **p) {
                 self.subvols[i]
                     .fsync(ctx, fd, datasync, xdata.clone())
@@ -534,7 +516,7 @@ impl Xlator for Distribute {
         size: u32,
         xdata: GfxDict,
     ) -> Result<ReaddirRsp> {
-        if self.fd_state(fd).is_some_and(|s| !s.present.is_empty()) {
+        if self.spread_dir_fd(fd).is_some() {
             // Over several subvolumes the linkto files must be told apart,
             // which needs their attributes: READDIRP, as upstream does.
             let r = self.readdirp(ctx, fd, offset, size, xdata).await?;
@@ -567,7 +549,7 @@ impl Xlator for Distribute {
         size: u32,
         xdata: GfxDict,
     ) -> Result<ReaddirpRsp> {
-        let Some(dir) = self.fd_state(fd).filter(|s| !s.present.is_empty()) else {
+        let Some(dir) = self.spread_dir_fd(fd) else {
             let i = self.fd_child(ctx, fd).await?;
             return self.subvols[i].readdirp(ctx, fd, offset, size, xdata).await;
         };
