@@ -42,23 +42,24 @@ impl ClientXl {
     }
 
     /// The session and the fd's number on it, opening or reopening first
-    /// when the fd has none on this connection.
+    /// when the fd has none on this connection. Such an OPEN serves
+    /// another fop, so it never truncates and carries none of that fop's
+    /// utime flags (a WRITE's would touch the times of a file that is
+    /// only read, e.g. copy_file_range's source).
     async fn remote(&self, ctx: &Ctx, fd: &FdRef) -> Result<(Session, i64)> {
-        // The OPEN made here serves another fop: it must not carry that
-        // fop's utime flags (a WRITE's would touch the times of a file
-        // that is only read, e.g. copy_file_range's source).
-        let open_ctx = Ctx {
-            utime_flags: 0,
-            ..ctx.clone()
-        };
         let strip = oflags::CREAT | oflags::EXCL | oflags::TRUNC;
-        self.remote_as(&open_ctx, fd, strip).await
+        self.remote_as(ctx, fd, strip, false).await
     }
 
-    /// As `remote`, opening with the fd's flags minus `strip`: an OPEN
-    /// asked for by the caller keeps O_TRUNC; an open made on the fd's
-    /// behalf later (reopen, open-behind, a moved file) must not truncate.
-    async fn remote_as(&self, ctx: &Ctx, fd: &FdRef, strip: u32) -> Result<(Session, i64)> {
+    /// As `remote`, opening with the fd's flags minus `strip` and, unless
+    /// `as_asked` (the caller's own OPEN), without `ctx`'s utime flags.
+    async fn remote_as(
+        &self,
+        ctx: &Ctx,
+        fd: &FdRef,
+        strip: u32,
+        as_asked: bool,
+    ) -> Result<(Session, i64)> {
         fd.check_open()?;
         let session = self.brick.session().await?;
         let r = fd.ctx_or_insert(self.id, || RemoteFd::new(self.brick.clone()))?;
@@ -67,7 +68,17 @@ impl ClientXl {
             return Ok((session, num));
         }
         let flags = fd.flags & !strip;
-        let new = open_remote(&self.brick, &session, ctx, fd.gfid(), flags, fd.is_dir).await?;
+        let unstamped;
+        let open_ctx = if as_asked {
+            ctx
+        } else {
+            unstamped = Ctx {
+                utime_flags: 0,
+                ..ctx.clone()
+            };
+            &unstamped
+        };
+        let new = open_remote(&self.brick, &session, open_ctx, fd.gfid(), flags, fd.is_dir).await?;
         let raced = {
             let mut st = r.state.lock();
             if st.0 == session.generation {
@@ -520,7 +531,7 @@ impl Xlator for ClientXl {
         if fd.lazy || fd.ctx::<RemoteFd>(self.id).is_some() {
             strip |= oflags::TRUNC;
         }
-        self.remote_as(ctx, fd, strip).await.map(drop)
+        self.remote_as(ctx, fd, strip, true).await.map(drop)
     }
     async fn read(
         &self,
