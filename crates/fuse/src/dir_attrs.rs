@@ -13,32 +13,29 @@
 //! timeout only: another client's change shows as soon as the kernel's
 //! own cache would have let it.
 
+use crate::ttl_map::TtlMap;
 use client::{Gfid, Iatt};
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bound on directories remembered at once.
 const MAX: usize = 65536;
 
 pub struct DirAttrs {
-    ttl: Duration,
-    map: Mutex<HashMap<Gfid, (Iatt, Instant)>>,
+    map: TtlMap<Gfid, Iatt>,
 }
 
 impl DirAttrs {
     pub fn new(ttl: Duration) -> DirAttrs {
         DirAttrs {
-            ttl,
-            map: Mutex::new(HashMap::new()),
+            map: TtlMap::new(ttl, MAX),
         }
     }
 
     /// We told the kernel these attributes of a directory (a GETATTR or
     /// LOOKUP answer: the whole, merged view).
     pub fn seen(&self, st: &Iatt) {
-        if st.is_valid() && st.is_dir() && !self.ttl.is_zero() {
-            self.put(*st);
+        if st.is_valid() && st.is_dir() {
+            self.map.insert(st.gfid, *st);
         }
     }
 
@@ -46,7 +43,7 @@ impl DirAttrs {
     /// operation did not say, so forget what we had). Times are folded
     /// into what we knew (the latest wins); the rest is taken as is.
     pub fn changed(&self, dir: Gfid, post: &Iatt) {
-        if !(post.is_valid() && post.is_dir() && post.gfid == dir) || self.ttl.is_zero() {
+        if !(post.is_valid() && post.is_dir() && post.gfid == dir) {
             self.forget(dir);
             return;
         }
@@ -56,38 +53,18 @@ impl DirAttrs {
             (st.mtime, st.mtime_nsec) = (st.mtime, st.mtime_nsec).max((old.mtime, old.mtime_nsec));
             (st.ctime, st.ctime_nsec) = (st.ctime, st.ctime_nsec).max((old.ctime, old.ctime_nsec));
         }
-        self.put(st);
-    }
-
-    fn put(&self, st: Iatt) {
-        let mut m = self.map.lock();
-        if m.len() >= MAX {
-            let ttl = self.ttl;
-            m.retain(|_, (_, at)| at.elapsed() < ttl);
-            if m.len() >= MAX {
-                m.clear();
-            }
-        }
-        m.insert(st.gfid, (st, Instant::now()));
+        self.map.insert(dir, st);
     }
 
     /// `dir` changed in a way whose result we do not know.
     pub fn forget(&self, dir: Gfid) {
-        self.map.lock().remove(&dir);
+        self.map.remove(&dir);
     }
 
     /// The attributes of `dir` if an operation of ours reported them
     /// within the attribute timeout.
     pub fn get(&self, dir: Gfid) -> Option<Iatt> {
-        let mut m = self.map.lock();
-        match m.get(&dir) {
-            Some((st, at)) if at.elapsed() < self.ttl => Some(*st),
-            Some(_) => {
-                m.remove(&dir);
-                None
-            }
-            None => None,
-        }
+        self.map.get(&dir)
     }
 }
 

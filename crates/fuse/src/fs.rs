@@ -6,6 +6,7 @@
 use crate::dir_attrs::DirAttrs;
 use crate::inode::InodeTable;
 use crate::locks::HeldLocks;
+use crate::ttl_map::TtlMap;
 use crate::writeback::WriteBehind;
 use client::graph::WriteBehindSpec;
 use client::{Ctx, DirEntry, Error, Fd, Gfid, Volume};
@@ -13,7 +14,7 @@ use parking_lot::Mutex;
 use proto::errno;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -65,7 +66,7 @@ pub struct FsState {
     /// Recent answers for the xattrs the kernel asks about on every write
     /// (see [`crate::ops::xattr::is_hot_xattr`]), valid for the attribute
     /// timeout.
-    hot_xattrs: Mutex<HashMap<(Gfid, Vec<u8>), CachedXattr>>,
+    hot_xattrs: TtlMap<(Gfid, Vec<u8>), Option<Vec<u8>>>,
     pub locks: HeldLocks,
     /// Directory attributes our own entry operations reported.
     pub dir_attrs: DirAttrs,
@@ -73,9 +74,6 @@ pub struct FsState {
     /// inode, the handles and their openers.
     lazy_opens: Mutex<HashMap<Gfid, Vec<(u64, Ctx)>>>,
 }
-
-/// A cached xattr answer (None: known absent) and when it was fetched.
-type CachedXattr = (Option<Vec<u8>>, Instant);
 
 /// Bound on cached hot-xattr answers.
 const HOT_XATTR_MAX: usize = 65536;
@@ -94,7 +92,7 @@ impl FsState {
             timeouts,
             wb,
             wb_policy,
-            hot_xattrs: Mutex::new(HashMap::new()),
+            hot_xattrs: TtlMap::new(timeouts.attr, HOT_XATTR_MAX),
             locks: HeldLocks::default(),
             dir_attrs: DirAttrs::new(timeouts.attr),
             lazy_opens: Mutex::new(HashMap::new()),
@@ -146,37 +144,18 @@ impl FsState {
 
     /// A cached answer for a hot xattr: Some(None) = known absent.
     pub fn cached_xattr(&self, gfid: Gfid, name: &[u8]) -> Option<Option<Vec<u8>>> {
-        let key = (gfid, name.to_vec());
-        let mut c = self.hot_xattrs.lock();
-        match c.get(&key) {
-            Some((v, at)) if at.elapsed() < self.timeouts.attr => Some(v.clone()),
-            Some(_) => {
-                c.remove(&key);
-                None
-            }
-            None => None,
-        }
+        self.hot_xattrs.get(&(gfid, name.to_vec()))
     }
 
     pub fn cache_xattr(&self, gfid: Gfid, name: &[u8], value: Option<Vec<u8>>) {
-        if self.timeouts.attr.is_zero() {
-            return;
-        }
-        let mut c = self.hot_xattrs.lock();
-        if c.len() >= HOT_XATTR_MAX {
-            let ttl = self.timeouts.attr;
-            c.retain(|_, (_, at)| at.elapsed() < ttl);
-            if c.len() >= HOT_XATTR_MAX {
-                c.clear();
-            }
-        }
-        c.insert((gfid, name.to_vec()), (value, Instant::now()));
+        self.hot_xattrs.insert((gfid, name.to_vec()), value);
     }
 
-    /// Forgets cached xattrs of an inode (and, for a directory, the
-    /// attributes an entry operation reported: its ctime moves) (after we changed its xattrs).
+    /// Forgets cached xattrs of an inode after we changed its xattrs (and,
+    /// for a directory, the attributes an entry operation reported: its
+    /// ctime moved).
     pub fn uncache_xattrs(&self, gfid: Gfid) {
-        self.hot_xattrs.lock().retain(|(g, _), _| *g != gfid);
+        self.hot_xattrs.retain_keys(|(g, _)| *g != gfid);
         self.dir_attrs.forget(gfid);
     }
 

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod mount_sys;
 pub mod ops;
 pub mod options;
+pub mod ttl_map;
 pub mod writeback;
 
 /// Keeps large I/O buffers (1 MiB records) in the heap instead of a fresh
