@@ -94,8 +94,9 @@ pub async fn flush(s: Arc<FsState>, c: Ctx, fh: u64, lock_owner: u64) -> Result<
             return fail(errno::EBADF, "no open file");
         };
         let closing = lock.lock_owned().await;
+        let flushing = s.locks.flush_started(fd.gfid()).await;
         tokio::spawn(async move {
-            let _closing = closing;
+            let _closing = (closing, flushing);
             if let Err(e) = s.settle_with_error(fd.gfid()).await {
                 tracing::warn!("write before close failed: {e}");
             }

@@ -62,7 +62,9 @@ pub fn from_flock(f: &Flock) -> LockRange {
 
 /// GETLK: the lock that would conflict, or F_UNLCK.
 pub async fn getlk(s: Arc<FsState>, c: Ctx, fh: u64, r: LockRange) -> Result<LockRange> {
-    let f = s.file(fh)?.lk(&c, lock::GETLK, &to_flock(r)).await?;
+    let fd = s.file(fh)?;
+    s.locks.after_flushes(fd.gfid()).await;
+    let f = fd.lk(&c, lock::GETLK, &to_flock(r)).await?;
     Ok(from_flock(&f))
 }
 
@@ -83,6 +85,7 @@ pub async fn setlk(
     if flock.kind == lock::UNLCK && !s.locks.may_hold(gfid, owner, r.start, r.end) {
         return Ok(()); // nothing of ours to unlock there
     }
+    s.locks.after_flushes(gfid).await;
     fd.lk(&c, cmd, &flock).await?;
     if flock.kind == lock::UNLCK {
         s.locks.released(gfid, owner, r.start, r.end);
