@@ -25,7 +25,10 @@
 #   grs1      1 brick
 #   grs2      distribute over 2 bricks
 #   grsdist4  distribute over 4 bricks
-#   grsrep3   replica 3
+#   grsrep3   replica 3 (fault tests kill its bricks)
+#   grsrepb   replica 3 (POSIX and differential tests; no faults)
+#   grsarb    replica 3 arbiter 1 (fault tests)
+#   grsrep2x3 distributed-replicate 2 x 3 (fault tests)
 #   grsfault  1 brick, for fault tests that kill its brick
 #   grsauth   1 brick that refuses every client (auth.reject 127.*)
 #   grsvirt   replica 3 with `gluster volume set grsvirt group virt`
@@ -55,8 +58,8 @@ export LC_ALL=C
 readonly HOST=127.0.0.2
 readonly TEST_DIR="${GLUSTERFS_RS_TEST_DIR:-/var/tmp/glusterfs-rs-test/bricks}"
 readonly TEST_MNT="${GLUSTERFS_RS_TEST_MNT:-/mnt/glusterfs-rs-test}"
-readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsfault grsauth grsvirt grsec)
-readonly OFFICIAL_VOLUMES=(grs1 grs2 grsdist4)
+readonly ALL_VOLUMES=(grs1 grs2 grsdist4 grsrep3 grsrepb grsarb grsrep2x3 grsfault grsauth grsvirt grsec)
+readonly OFFICIAL_VOLUMES=(grs1 grs2 grsdist4 grsrepb grsrep3 grsarb grsrep2x3)
 readonly GLUSTERD_BIN=/usr/sbin/glusterd
 readonly GLUSTERD_PIDFILE=/run/glusterd.pid
 readonly GLUSTERD_WORKDIR=/var/lib/glusterd
@@ -81,13 +84,17 @@ require_root() {
 # Volume layout
 # ---------------------------------------------------------------------------
 
-# vol_layout VOL -> "plain N" or "replica N"
+# vol_layout VOL -> "plain N", "replica N", "arbiter 3" (replica 3 arbiter
+# 1), "distrep N" (replica 3 over N bricks) or "disperse N"
 vol_layout() {
     case "$1" in
         grs1) echo "plain 1" ;;
         grs2) echo "plain 2" ;;
         grsdist4) echo "plain 4" ;;
         grsrep3) echo "replica 3" ;;
+        grsrepb) echo "replica 3" ;;
+        grsarb) echo "arbiter 3" ;;
+        grsrep2x3) echo "distrep 6" ;;
         grsfault) echo "plain 1" ;;
         grsauth) echo "plain 1" ;;
         grsvirt) echo "replica 3" ;;
@@ -301,7 +308,8 @@ vol_is_intact() {
     layout=$(vol_layout "$vol")
     case "$layout" in
         plain*) want_type=Distribute ;;
-        replica*) want_type=Replicate ;;
+        replica* | arbiter*) want_type=Replicate ;;
+        distrep*) want_type=Distributed-Replicate ;;
         disperse*) want_type=Disperse ;;
     esac
     got_type=$(vol_field "$vol" Type)
@@ -457,6 +465,10 @@ create_volume() {
     log "volumes: creating $vol ($layout)"
     if [[ $kind == replica ]]; then
         gl volume create "$vol" replica "$count" "${bricks[@]}" force >&2
+    elif [[ $kind == arbiter ]]; then
+        gl volume create "$vol" replica 3 arbiter 1 "${bricks[@]}" force >&2
+    elif [[ $kind == distrep ]]; then
+        gl volume create "$vol" replica 3 "${bricks[@]}" force >&2
     elif [[ $kind == disperse ]]; then
         gl volume create "$vol" disperse "$count" redundancy 1 "${bricks[@]}" force >&2
     else

@@ -528,7 +528,7 @@ impl Xlator for ClientXl {
     async fn open(&self, ctx: &Ctx, fd: &FdRef, _xdata: GfxDict) -> Result<()> {
         // O_TRUNC acts on the caller's first OPEN only, never on a reopen.
         let mut strip = oflags::CREAT | oflags::EXCL;
-        if fd.lazy || fd.ctx::<RemoteFd>(self.id).is_some() {
+        if fd.lazy || fd.trunc_above() || fd.ctx::<RemoteFd>(self.id).is_some() {
             strip |= oflags::TRUNC;
         }
         self.remote_as(ctx, fd, strip, true).await.map(drop)

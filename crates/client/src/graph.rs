@@ -348,11 +348,7 @@ mod tests {
 
     #[test]
     fn unsupported_translators_are_named() {
-        for (fixture, name) in [
-            ("vrep3.json", "-replicate-0"),
-            ("vec.json", "-disperse-0"),
-            ("vvirt.json", "-shard"),
-        ] {
+        for (fixture, name) in [("vec.json", "-disperse-0"), ("vvirt.json", "-shard")] {
             let e = Graph::build(&volfile_of(fixture, "glusterd.GETSPEC.reply")).unwrap_err();
             let msg = e.to_string();
             assert!(matches!(e, Error::Unsupported { .. }), "{fixture}: {msg}");
@@ -373,8 +369,20 @@ mod tests {
         for (i, s) in dht.children.iter().enumerate() {
             assert!(s.name.ends_with(&format!("-client-{i}")));
         }
-        let e = Graph::build(&volfile_of("vrep3.json", "glusterd.GETSPEC.reply")).unwrap_err();
-        assert!(e.to_string().contains("(type cluster/replicate)"), "{e}");
+    }
+
+    #[test]
+    fn replicate_under_distribute() {
+        let g = Graph::build(&volfile_of("vrep3.json", "glusterd.GETSPEC.reply")).unwrap();
+        let afr = g
+            .tree
+            .walk()
+            .into_iter()
+            .find(|n| n.xl_type == "cluster/replicate")
+            .unwrap();
+        assert!(afr.name.ends_with("-replicate-0"));
+        assert_eq!(afr.children.len(), 3);
+        crate::replicate::ReplicateOptions::parse(afr).unwrap();
     }
 
     #[test]

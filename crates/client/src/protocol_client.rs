@@ -256,9 +256,12 @@ impl Brick {
     fn auth(&self, ctx: &Identity) -> Auth {
         let flags = ctx.utime_flags;
         let (sec, nsec) = if flags != 0 {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
+            let now = match ctx.utime_ns {
+                0 => SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default(),
+                ns => Duration::from_nanos(ns),
+            };
             (now.as_secs(), now.subsec_nanos())
         } else {
             (0, 0)

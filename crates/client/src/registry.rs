@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::graph::{client_spec, Graph, XlSpec};
 use crate::mgmt::Mgmt;
 use crate::protocol_client::Brick;
+use crate::replicate::Replicate;
 use crate::utime::UtimeXl;
 use crate::xlator::Xlator;
 use parking_lot::Mutex;
@@ -36,6 +37,7 @@ type Builder = fn(&XlSpec, Vec<Arc<dyn Xlator>>, &BuildEnv) -> Result<Arc<dyn Xl
 const REGISTRY: &[(&str, Builder)] = &[
     ("protocol/client", client),
     ("cluster/distribute", distribute),
+    ("cluster/replicate", replicate),
     ("features/utime", utime),
 ];
 
@@ -155,6 +157,14 @@ fn distribute(
 ) -> Result<Arc<dyn Xlator>> {
     let opts = DhtOptions::parse(spec)?;
     Ok(Distribute::new(spec.name.clone(), children, opts))
+}
+
+fn replicate(
+    spec: &XlSpec,
+    children: Vec<Arc<dyn Xlator>>,
+    _: &BuildEnv,
+) -> Result<Arc<dyn Xlator>> {
+    Ok(Replicate::new(spec, children)?)
 }
 
 fn utime(spec: &XlSpec, children: Vec<Arc<dyn Xlator>>, _: &BuildEnv) -> Result<Arc<dyn Xlator>> {

@@ -89,6 +89,9 @@ impl UtimeXl {
     fn stamp(&self, ctx: &Ctx, fop: Fop) -> Ctx {
         Ctx {
             utime_flags: self.utime.flags(fop),
+            utime_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
             ..ctx.clone()
         }
     }

@@ -91,6 +91,9 @@ pub struct FdObj {
     pub lazy: bool,
     ctxs: Mutex<Vec<(XlId, Arc<dyn FdCtx>)>>,
     released: AtomicBool,
+    /// A translator above truncates for O_TRUNC itself (replicate, as a
+    /// data transaction): the bricks' OPEN must not.
+    trunc_above: AtomicBool,
 }
 
 pub type FdRef = Arc<FdObj>;
@@ -110,6 +113,7 @@ impl FdObj {
             lazy,
             ctxs: Mutex::new(Vec::new()),
             released: AtomicBool::new(false),
+            trunc_above: AtomicBool::new(false),
         })
     }
 
@@ -121,6 +125,16 @@ impl FdObj {
     /// is the one the brick answers with, not the one we proposed.
     pub fn set_gfid(&self, gfid: Gfid) {
         *self.gfid.lock() = gfid;
+    }
+
+    /// O_TRUNC is done above the bricks (see `trunc_above`).
+    pub fn set_trunc_above(&self) {
+        self.trunc_above.store(true, Ordering::Release);
+    }
+
+    /// Whether the bricks' OPEN must leave O_TRUNC out.
+    pub fn trunc_above(&self) -> bool {
+        self.trunc_above.load(Ordering::Acquire)
     }
 
     pub fn read_only(&self) -> bool {

@@ -326,6 +326,7 @@ pub fn request_ctx(uid: u32, gid: u32, pid: u32, lock_owner: Option<u64>) -> Ctx
             .map(|o| o.to_le_bytes().to_vec())
             .unwrap_or_default(),
         utime_flags: 0,
+        utime_ns: 0,
     }
 }
 

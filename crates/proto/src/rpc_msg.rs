@@ -47,6 +47,10 @@ pub struct Identity {
     /// The utime credential flags for this call (`mdata_flags`), set by
     /// features/utime; 0 = the brick takes no times from our clock.
     pub utime_flags: u32,
+    /// When the fop happened (ns since the epoch) for those flags; 0 =
+    /// when it is sent. Set once above a cluster translator, so every
+    /// brick of a replica set records the same times.
+    pub utime_ns: u64,
 }
 
 impl Identity {
@@ -59,6 +63,7 @@ impl Identity {
             groups: Vec::new(),
             lk_owner: Vec::new(),
             utime_flags: 0,
+            utime_ns: 0,
         }
     }
 

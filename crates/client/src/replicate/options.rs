@@ -24,6 +24,9 @@ pub struct ReplicateOptions {
     pub arbiter: Option<usize>,
     pub quorum: Quorum,
     pub eager_lock: bool,
+    /// How long a run of writes keeps its lock and dirty mark after the
+    /// last write (`post-op-delay-secs`, §3.8); 0 ends it at once.
+    pub post_op_delay: std::time::Duration,
     pub optimistic_change_log: bool,
     pub ensure_durability: bool,
     pub granular_entry_heal: bool,
@@ -95,6 +98,16 @@ impl ReplicateOptions {
             arbiter,
             quorum,
             eager_lock: spec.flag("eager-lock", true),
+            post_op_delay: std::time::Duration::from_secs(
+                spec.option("post-op-delay-secs")
+                    .map(|v| {
+                        v.parse::<u64>()
+                            .map_err(|_| invalid(format!("bad post-op-delay-secs '{v}'")))
+                    })
+                    .transpose()?
+                    .unwrap_or(1)
+                    .min(3600),
+            ),
             optimistic_change_log: spec.flag("optimistic-change-log", true),
             ensure_durability: spec.flag("ensure-durability", true),
             granular_entry_heal: spec.flag("granular-entry-heal", false),

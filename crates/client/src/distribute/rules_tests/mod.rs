@@ -27,6 +27,7 @@ fn ctx() -> Ctx {
         groups: Vec::new(),
         lk_owner: vec![9; 8],
         utime_flags: 0,
+        utime_ns: 0,
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn ctx() -> Ctx {
         groups: Vec::new(),
         lk_owner: vec![1; 8],
         utime_flags: 0,
+        utime_ns: 0,
     }
 }
 
