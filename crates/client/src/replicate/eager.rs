@@ -76,6 +76,9 @@ struct Run {
     ending: AtomicBool,
     /// A write lost quorum: leave dirty for shd, write no post-op.
     broken: AtomicBool,
+    /// A write neither O_SYNC/O_DSYNC nor an append was done: the data
+    /// must be made stable before dirty goes (ensure-durability, §3.8).
+    unstable: AtomicBool,
 }
 
 impl EagerLocks {
@@ -181,7 +184,11 @@ impl Replicate {
         };
         e.changed.notify_waiters();
         if end_now {
-            self.end_run(gfid, &e, run).await;
+            // Ended by the write itself (no delay, a failure, a waiter):
+            // its post-op is the "safe" one, after a durability fsync.
+            // The timer's and a flush's are not (§3.8).
+            let durable = self.o.ensure_durability && run.unstable.load(Ordering::Acquire);
+            self.end_run(gfid, &e, run, durable).await;
         } else if let Some(t) = ticket {
             self.arm_post_op(gfid, e.clone(), t);
         }
@@ -233,6 +240,7 @@ impl Replicate {
             fd: Mutex::new(fd.clone()),
             ending: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            unstable: AtomicBool::new(false),
         }))
     }
 
@@ -251,6 +259,9 @@ impl Replicate {
             (0..self.n()).map(|i| run.pre_ok[i] && !f[i]).collect()
         };
         let len = data.len() as i32;
+        if fd.flags & (oflags::SYNC | oflags::APPEND) == 0 {
+            run.unstable.store(true, Ordering::Release);
+        }
         let tick = Bytes::from_static(&[0xff]);
         let mut x = xdata;
         x.set(INODELK_DOM_COUNT, DictValue::Str(self.domain.clone()));
@@ -309,7 +320,14 @@ impl Replicate {
         if !self.o.quorum_met(&ok) || !ok.iter().any(|o| *o) {
             run.broken.store(true, Ordering::Release);
             run.ending.store(true, Ordering::Release);
-            return Err(self.no_quorum("write"));
+            // The highest errno of the failed replies, ENOTCONN if none
+            // (§3.6, §5), as in a transaction of its own.
+            let e = super::worst_errno(&replies);
+            return Err(if e == errno::ENOTCONN {
+                self.no_quorum("write")
+            } else {
+                error_with(&replies, e)
+            });
         }
         let pick = (0..self.n())
             .find(|&i| ok[i] && !self.is_arbiter(i))
@@ -342,12 +360,12 @@ impl Replicate {
                     }
                 }
             };
-            me.end_run(gfid, &e, run).await;
+            me.end_run(gfid, &e, run, false).await;
         });
     }
 
     /// Post-op and unlock; the inode is free for the next run after.
-    async fn end_run(&self, gfid: Gfid, e: &Arc<Eager>, run: Arc<Run>) {
+    async fn end_run(&self, gfid: Gfid, e: &Arc<Eager>, run: Arc<Run>, durable: bool) {
         let fd = run.fd.lock().clone();
         let on = if fd.is_released() {
             Target::Inode(gfid)
@@ -355,9 +373,19 @@ impl Replicate {
             Target::Fd(fd)
         };
         let plan = Plan::inode("write", Kind::Data, &on);
-        let failed = run.failed.lock().clone();
+        let mut failed = run.failed.lock().clone();
         if !run.broken.load(Ordering::Acquire) {
-            let ok: Vec<bool> = (0..self.n()).map(|i| run.pre_ok[i] && !failed[i]).collect();
+            let mut ok: Vec<bool> = (0..self.n()).map(|i| run.pre_ok[i] && !failed[i]).collect();
+            if let (true, Target::Fd(fd)) = (durable, &on) {
+                // A brick whose fsync fails is as good as one whose write
+                // failed.
+                let fsynced = self.durable(&run.ictx, fd, &ok).await;
+                for i in 0..self.n() {
+                    if ok[i] && !fsynced[i] {
+                        (ok[i], failed[i]) = (false, true);
+                    }
+                }
+            }
             self.post_op(&run.ictx, &plan, &ok, &failed, true).await;
         }
         self.mark_stale(gfid, &failed);
@@ -394,7 +422,7 @@ impl Replicate {
                 }
             };
             if let Some(run) = take {
-                self.end_run(gfid, &e, run).await;
+                self.end_run(gfid, &e, run, false).await;
                 return;
             }
             notified.await;

@@ -76,16 +76,21 @@ impl Replicate {
         kind: ReadKind,
     ) -> Result<Vec<usize>> {
         let known = match self.known(gfid) {
-            Some(k) => k,
+            Some(k) => Some(k),
             None => match self.refresh(ctx, gfid).await {
-                Ok(k) => k,
+                Ok(k) => Some(k),
                 // An unlinked file still open, say: no accusations to
                 // read, every data brick is as good as the others.
-                Err(e) if matches!(e.errno(), errno::ENOENT | errno::ESTALE) => {
-                    return Ok(self.order(gfid, &self.data_bricks()));
-                }
+                Err(e) if matches!(e.errno(), errno::ENOENT | errno::ESTALE) => None,
                 Err(e) => return Err(e),
             },
+        };
+        // Reads need quorum too (§5), of the bricks up as last seen.
+        if !self.o.quorum_met(&self.up.lock()) {
+            return Err(self.no_quorum("read"));
+        }
+        let Some(known) = known else {
+            return Ok(self.order(gfid, &self.data_bricks()));
         };
         if split_brain(&known.sets, known.is_dir) {
             return Err(self.split_brain_error(gfid, &known.sets));
