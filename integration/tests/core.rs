@@ -14,7 +14,21 @@ const VOL: &str = "grs1";
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn library_writes_official_client_reads() {
-    let env = require_env!(VOL);
+    library_writes_official_client_reads_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn library_writes_official_client_reads_on_a_replica_volume() {
+    library_writes_official_client_reads_on("grsrepb");
+}
+
+fn library_writes_official_client_reads_on(vol: &str) {
+    let env = require_env!(vol);
     let (dir, odir) = env.scratch_dir("lib2off");
     runtime().block_on(async {
         let vol = env.connect().await;
@@ -86,7 +100,21 @@ fn library_writes_official_client_reads() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn official_client_writes_library_reads() {
-    let env = require_env!(VOL);
+    official_client_writes_library_reads_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn official_client_writes_library_reads_on_a_replica_volume() {
+    official_client_writes_library_reads_on("grsrepb");
+}
+
+fn official_client_writes_library_reads_on(vol: &str) {
+    let env = require_env!(vol);
     let (dir, odir) = env.scratch_dir("off2lib");
     let data = pattern(2, 2 * 1024 * 1024 + 4095);
     let p = odir.join("f");
@@ -124,7 +152,21 @@ fn official_client_writes_library_reads() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn random_offset_io_matches_a_local_model() {
-    let env = require_env!(VOL);
+    random_offset_io_matches_a_local_model_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn random_offset_io_matches_a_local_model_on_a_replica_volume() {
+    random_offset_io_matches_a_local_model_on("grsrepb");
+}
+
+fn random_offset_io_matches_a_local_model_on(vol: &str) {
+    let env = require_env!(vol);
     let (dir, odir) = env.scratch_dir("randio");
     runtime().block_on(async {
         let vol = env.connect().await;
@@ -196,7 +238,21 @@ fn random_offset_io_matches_a_local_model() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn sparse_files_keep_their_holes() {
-    let env = require_env!(VOL);
+    sparse_files_keep_their_holes_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn sparse_files_keep_their_holes_on_a_replica_volume() {
+    sparse_files_keep_their_holes_on("grsrepb");
+}
+
+fn sparse_files_keep_their_holes_on(vol: &str) {
+    let env = require_env!(vol);
     let (dir, odir) = env.scratch_dir("sparse");
     runtime().block_on(async {
         let vol = env.connect().await;
@@ -238,7 +294,21 @@ fn sparse_files_keep_their_holes() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn open_flags_append_excl_trunc() {
-    let env = require_env!(VOL);
+    open_flags_append_excl_trunc_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn open_flags_append_excl_trunc_on_a_replica_volume() {
+    open_flags_append_excl_trunc_on("grsrepb");
+}
+
+fn open_flags_append_excl_trunc_on(vol: &str) {
+    let env = require_env!(vol);
     let (dir, odir) = env.scratch_dir("flags");
     runtime().block_on(async {
         let vol = env.connect().await;
@@ -296,7 +366,21 @@ fn open_flags_append_excl_trunc() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn rename_over_existing_and_namespace_errors() {
-    let env = require_env!(VOL);
+    rename_over_existing_and_namespace_errors_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn rename_over_existing_and_namespace_errors_on_a_replica_volume() {
+    rename_over_existing_and_namespace_errors_on("grsrepb");
+}
+
+fn rename_over_existing_and_namespace_errors_on(vol: &str) {
+    let env = require_env!(vol);
     let (dir, odir) = env.scratch_dir("rename");
     std::fs::write(odir.join("src"), b"new").unwrap();
     std::fs::write(odir.join("dst"), b"old").unwrap();

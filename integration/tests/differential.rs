@@ -275,6 +275,17 @@ fn differential_on_a_distributed_volume() {
     differential("grs2", &[21, 22, 23]);
 }
 
+/// The same on a replica 3 volume: every change is a transaction over
+/// three bricks.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn differential_on_a_replica_volume() {
+    differential("grsrepb", &[31, 32, 33]);
+}
+
 fn differential(vol: &str, seeds: &[u64]) {
     let env = require_env!(vol);
     let m = env.mount_rs("diff", "");

@@ -24,7 +24,21 @@ fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn qemu_img_create_check_convert() {
-    let env = require_env!(VOL);
+    qemu_img_create_check_convert_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn qemu_img_create_check_convert_on_a_replica_volume() {
+    qemu_img_create_check_convert_on("grsrepb");
+}
+
+fn qemu_img_create_check_convert_on(vol: &str) {
+    let env = require_env!(vol);
     let m = env.mount_rs("qemu", "");
     let (dir, odir) = env.scratch_dir("qemu");
     let d = m.dir.join(&dir);
@@ -89,7 +103,21 @@ fn qemu_img_create_check_convert() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn fio_verifies_what_it_wrote() {
-    let env = require_env!(VOL);
+    fio_verifies_what_it_wrote_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn fio_verifies_what_it_wrote_on_a_replica_volume() {
+    fio_verifies_what_it_wrote_on("grsrepb");
+}
+
+fn fio_verifies_what_it_wrote_on(vol: &str) {
+    let env = require_env!(vol);
     let m = env.mount_rs("fio", "");
     let (dir, _) = env.scratch_dir("fio");
     let d = m.dir.join(&dir);
@@ -159,7 +187,21 @@ fn fio_verifies_what_it_wrote() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn posix_semantics_through_the_mount() {
-    let env = require_env!(VOL);
+    posix_semantics_through_the_mount_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn posix_semantics_through_the_mount_on_a_replica_volume() {
+    posix_semantics_through_the_mount_on("grsrepb");
+}
+
+fn posix_semantics_through_the_mount_on(vol: &str) {
+    let env = require_env!(vol);
     let m = env.mount_rs("posix", "");
     let (dir, odir) = env.scratch_dir("posix");
     let d = m.dir.join(&dir);
@@ -387,7 +429,21 @@ fn posix_semantics_through_the_mount() {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn both_clients_see_each_other() {
-    let env = require_env!(VOL);
+    both_clients_see_each_other_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn both_clients_see_each_other_on_a_replica_volume() {
+    both_clients_see_each_other_on("grsrepb");
+}
+
+fn both_clients_see_each_other_on(vol: &str) {
+    let env = require_env!(vol);
     let m = env.mount_rs("both", "");
     let (dir, odir) = env.scratch_dir("both");
     let d = m.dir.join(&dir);

@@ -535,6 +535,16 @@ fn timestamps_on_a_distributed_volume() {
     timestamps("grs2");
 }
 
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn timestamps_on_a_replica_volume() {
+    timestamps("grsrepb");
+}
+
 fn timestamps(vol: &str) {
     let env = require_env!(vol);
     let m = env.mount_rs("times", "");
@@ -635,7 +645,21 @@ fn timestamps(vol: &str) {
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn a_file_unlinked_while_open_stays_usable() {
-    let env = require_env!(VOL);
+    a_file_unlinked_while_open_stays_usable_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn a_file_unlinked_while_open_stays_usable_on_a_replica_volume() {
+    a_file_unlinked_while_open_stays_usable_on("grsrepb");
+}
+
+fn a_file_unlinked_while_open_stays_usable_on(vol: &str) {
+    let env = require_env!(vol);
     let m = env.mount_rs("unlinked", "");
     let (roots, _local) = three_roots(&env, &m, "unlinked");
     let run = |d: &Path| -> Vec<String> {
@@ -730,7 +754,21 @@ const CAP_NET_RAW: [u8; 20] = [
     ignore = "no GlusterFS test server: run integration/run-tests"
 )]
 fn xattr_changes_show_at_once() {
-    let env = require_env!(VOL);
+    xattr_changes_show_at_once_on(VOL);
+}
+
+/// The same on a replica 3 volume.
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn xattr_changes_show_at_once_on_a_replica_volume() {
+    xattr_changes_show_at_once_on("grsrepb");
+}
+
+fn xattr_changes_show_at_once_on(vol: &str) {
+    let env = require_env!(vol);
     let m = env.mount_rs("xattr", "");
     let (roots, _local) = three_roots(&env, &m, "xattr");
     let show = |r: std::io::Result<Vec<u8>>| match r {

@@ -93,7 +93,10 @@ impl EagerLocks {
     /// Forgets an idle inode.
     fn tidy(&self, gfid: Gfid, e: &Arc<Eager>) {
         let mut m = self.map.lock();
-        let idle = matches!(e.st.lock().phase, Phase::Idle) && e.st.lock().inflight.is_empty();
+        let idle = {
+            let st = e.st.lock();
+            matches!(st.phase, Phase::Idle) && st.inflight.is_empty()
+        };
         // The map's and ours only: nobody waits on it.
         if idle && Arc::strong_count(e) == 2 {
             m.remove(&gfid);

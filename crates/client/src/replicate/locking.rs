@@ -84,7 +84,14 @@ async fn unlock_one(xl: &dyn Xlator, ctx: &Ctx, domain: &[u8], l: &Lockee) -> Re
         Lockee::Inode { on, flock } => {
             let mut f = flock.clone();
             f.kind = lock::UNLCK;
-            xl.inodelk(ctx, on, domain, lock::SETLK, &f, GfxDict::new())
+            // A lock outlives the fd it was taken through (a run of writes
+            // ends after the file's release): the inode unlocks it the
+            // same, the brick keys locks by owner and connection.
+            let on = match on {
+                Target::Fd(fd) if fd.is_released() => Target::Inode(fd.gfid()),
+                other => other.clone(),
+            };
+            xl.inodelk(ctx, &on, domain, lock::SETLK, &f, GfxDict::new())
                 .await
                 .map(drop)
         }
