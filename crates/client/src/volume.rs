@@ -296,6 +296,13 @@ impl Volume {
         any(&*self.top(), name)
     }
 
+    /// Finishes the work translators deferred (delayed post-ops of a
+    /// replica set, which would otherwise leave files marked dirty for the
+    /// self-heal daemon); call before `close` when leaving cleanly.
+    pub async fn settle(&self) {
+        self.top().settle().await;
+    }
+
     /// Closes every connection now. Outstanding calls fail with ENOTCONN;
     /// nothing waits for a timer.
     pub fn close(&self) {

@@ -296,6 +296,13 @@ macro_rules! xlator_trait {
             c.close();
         }
     }
+    /// Finishes what the translator deferred (replicate's delayed
+    /// post-ops), before the volume closes.
+    async fn settle(&self) {
+        for c in self.children() {
+            c.settle().await;
+        }
+    }
     /// Learns the translator's view of the volume again (a volume change
     /// was announced).
     async fn refresh(&self, ctx: &Ctx) {

@@ -44,6 +44,7 @@ pub fn run(cmd: Command) -> Result<()> {
         };
         let vol = Volume::connect(std::slice::from_ref(&url.host), &url.volume, opts).await?;
         let result = execute(&vol, &url, cmd, size).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), vol.settle()).await;
         vol.close();
         result.with_context(|| format!("gluster://{}/{}{}", url.host, url.volume, url.path))
     })

@@ -232,8 +232,12 @@ fn serve(cfg: &MountConfig, mut report: Option<std::fs::File>) -> i32 {
         let _ = r.write_all(b"OK");
     }
     let result = session.run();
-    // Unmounted: close every connection (instant) and leave without
-    // waiting for anything.
+    // Unmounted: end the replica sets' runs of writes (so no file stays
+    // marked dirty for shd), then close every connection and leave.
+    let settle = tokio::time::timeout(std::time::Duration::from_secs(5), vol.settle());
+    if rt.block_on(settle).is_err() {
+        tracing::warn!("delayed post-ops did not finish within 5 s at unmount");
+    }
     vol.close();
     rt.shutdown_background();
     match result {

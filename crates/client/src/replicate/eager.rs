@@ -86,6 +86,11 @@ impl EagerLocks {
         self.map.lock().entry(gfid).or_default().clone()
     }
 
+    /// Every inode with a run of writes.
+    pub(crate) fn inodes(&self) -> Vec<Gfid> {
+        self.map.lock().keys().copied().collect()
+    }
+
     fn existing(&self, gfid: Gfid) -> Option<Arc<Eager>> {
         self.map.lock().get(&gfid).cloned()
     }

@@ -102,7 +102,7 @@ pub fn merge(o: &ReplicateOptions, replies: &[Result<Seen, i32>]) -> Result<usiz
     let chosen = read_child(
         gfid(first).unwrap_or_default(),
         &sets.both(),
-        None,
+        o.read_subvolume,
         o.read_hash_mode,
     )
     .or_else(|| {

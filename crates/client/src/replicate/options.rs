@@ -31,6 +31,9 @@ pub struct ReplicateOptions {
     pub ensure_durability: bool,
     pub granular_entry_heal: bool,
     pub read_hash_mode: u32,
+    /// The child reads prefer when it is a good copy (`read-subvolume`
+    /// by name or `read-subvolume-index`; never the arbiter).
+    pub read_subvolume: Option<usize>,
     /// Hide `.glusterfs-anonymous-inode-<volume-id>` from listings.
     pub anonymous_inode: bool,
 }
@@ -89,7 +92,27 @@ impl ReplicateOptions {
             .ok()
             .filter(|m| *m <= 5)
             .ok_or_else(|| invalid(format!("bad read-hash-mode '{mode}'")))?;
+        let by_name = spec
+            .option("read-subvolume")
+            .map(|v| {
+                spec.children
+                    .iter()
+                    .position(|c| c.name == v)
+                    .ok_or_else(|| invalid(format!("read-subvolume '{v}' is not a subvolume")))
+            })
+            .transpose()?;
+        let by_index = spec
+            .option("read-subvolume-index")
+            .map(|v| match v.parse::<i64>() {
+                Ok(i) if i < 0 => Ok(None),
+                Ok(i) if (i as usize) < n => Ok(Some(i as usize)),
+                _ => Err(invalid(format!("bad read-subvolume-index '{v}'"))),
+            })
+            .transpose()?
+            .flatten();
+        let read_subvolume = by_name.or(by_index).filter(|i| Some(*i) != arbiter);
         Ok(ReplicateOptions {
+            read_subvolume,
             pending_keys: names.iter().map(|s| format!("trusted.afr.{s}")).collect(),
             dirty_key: spec
                 .option("afr-dirty-xattr")

@@ -85,9 +85,14 @@ impl Replicate {
                 Err(e) => return Err(e),
             },
         };
-        // Reads need quorum too (§5), of the bricks up as last seen.
-        if !self.o.quorum_met(&self.up.lock()) {
-            return Err(self.no_quorum("read"));
+        // Reads need quorum too (§5), of the bricks up as last seen; bricks
+        // seen down may be back: ask them all once before refusing.
+        let mut known = known;
+        if !self.quorum_up() {
+            known = self.refresh(ctx, gfid).await.ok();
+            if !self.quorum_up() {
+                return Err(self.no_quorum("read"));
+            }
         }
         let Some(known) = known else {
             return Ok(self.order(gfid, &self.data_bricks()));
@@ -109,13 +114,18 @@ impl Replicate {
         Ok(self.order(gfid, &cands))
     }
 
+    fn quorum_up(&self) -> bool {
+        let up = self.up.lock().clone();
+        self.o.quorum_met(&up)
+    }
+
     fn data_bricks(&self) -> Vec<bool> {
         (0..self.n()).map(|i| !self.is_arbiter(i)).collect()
     }
 
     /// `cands` with the read-hash choice first.
     fn order(&self, gfid: Gfid, cands: &[bool]) -> Vec<usize> {
-        let first = read_child(gfid, cands, None, self.o.read_hash_mode);
+        let first = read_child(gfid, cands, self.o.read_subvolume, self.o.read_hash_mode);
         let mut v: Vec<usize> = first.into_iter().collect();
         v.extend((0..cands.len()).filter(|&i| cands[i] && Some(i) != first));
         v

@@ -75,7 +75,7 @@ impl Replicate {
         fd: &'a FdRef,
         offset: u64,
         call: impl Fn(&'a dyn Xlator, u64) -> Fut,
-        filter: impl Fn(&mut T) -> Option<u64>,
+        filter: impl Fn(&mut T, usize) -> Option<u64>,
     ) -> Result<T>
     where
         Fut: std::future::Future<Output = Result<T>> + 'a,
@@ -90,7 +90,7 @@ impl Replicate {
                         self.keep_dir_child(fd, i);
                         // Everything in the batch was hidden: go on after it
                         // rather than answer "end of directory".
-                        match filter(&mut v) {
+                        match filter(&mut v, i) {
                             Some(next) => off = next,
                             None => return Ok(v),
                         }
@@ -235,6 +235,11 @@ impl Xlator for Replicate {
     }
     fn hides_xattr(&self, name: &[u8]) -> bool {
         is_afr_xattr(name) || self.children.iter().any(|c| c.hides_xattr(name))
+    }
+    async fn settle(&self) {
+        for g in self.eager.inodes() {
+            self.drain(g).await;
+        }
     }
 
     async fn lookup(&self, ctx: &Ctx, req: &LookupReq) -> Result<TwoIattRsp> {
@@ -674,7 +679,7 @@ impl Xlator for Replicate {
             fd,
             offset,
             |c, off| c.readdir(ctx, fd, off, size, xdata.clone()),
-            |r: &mut ReaddirRsp| {
+            |r: &mut ReaddirRsp, _| {
                 let last = r.entries.0.last().map(|e| e.d_off);
                 r.entries.0.retain(|e| !hidden(dir, &e.name));
                 if r.entries.0.is_empty() {
@@ -700,9 +705,20 @@ impl Xlator for Replicate {
             fd,
             offset,
             |c, off| c.readdirp(ctx, fd, off, size, xdata.clone()),
-            |r: &mut ReaddirpRsp| {
+            |r: &mut ReaddirpRsp, i| {
                 let last = r.entries.0.last().map(|e| e.d_off);
                 r.entries.0.retain(|e| !hidden(dir, &e.name));
+                // Attributes from a brick known to be a stale copy of the
+                // entry are not handed up: a lookup will fetch good ones.
+                for e in &mut r.entries.0 {
+                    let stale = self.known(e.stat.gfid).is_some_and(|k| {
+                        !k.sets.data.get(i).copied().unwrap_or(false)
+                            || !k.sets.meta.get(i).copied().unwrap_or(false)
+                    });
+                    if stale {
+                        e.stat = Iatt::default();
+                    }
+                }
                 if r.entries.0.is_empty() {
                     last
                 } else {
