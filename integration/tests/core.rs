@@ -677,10 +677,10 @@ fn bad_input_gives_clear_errors() {
     let e = run(&["cat", &env.url("/definitely/not/here")]);
     assert!(e.contains("No such file or directory"), "{e}");
     // A volume whose graph has a translator we do not implement yet.
-    if let Some(rep) = glusterfs_rs_integration::env("grsrep3") {
-        let e = run(&["ls", &rep.url("/")]);
+    if let Some(ec) = glusterfs_rs_integration::env("grsec") {
+        let e = run(&["ls", &ec.url("/")]);
         assert!(
-            e.contains("grsrep3-replicate-0") && e.contains("cluster/replicate"),
+            e.contains("grsec-disperse-0") && e.contains("cluster/disperse"),
             "{e}"
         );
     }

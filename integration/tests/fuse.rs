@@ -571,9 +571,9 @@ fn bad_input_and_faults() {
     assert_eq!(code, Some(32));
     assert!(err.contains("cannot connect"), "{err}");
     // A volume we refuse to mount names the translator.
-    let (code, err) = mount(&format!("{}:/grsrep3", env.host), &dir, "");
+    let (code, err) = mount(&format!("{}:/grsec", env.host), &dir, "");
     assert_eq!(code, Some(32));
-    assert!(err.contains("cluster/replicate"), "{err}");
+    assert!(err.contains("cluster/disperse"), "{err}");
 
     // Busy mount point.
     let m = env.mount_rs("busy", "");
