@@ -476,7 +476,8 @@ fn both_clients_see_each_other_on(vol: &str) {
 )]
 fn umount_ends_the_daemon_and_fstab_mount_works() {
     let env = require_env!(VOL);
-    let m = env.mount_rs("umount", "");
+    let log = std::env::temp_dir().join(format!("grs-umount-{}.log", std::process::id()));
+    let m = env.mount_rs("umount", &format!("log-file={}", log.display()));
     let pid = m.daemon_pid().expect("daemon pid");
     fs::read_dir(&m.dir).unwrap().count();
     let t = Instant::now();
@@ -494,6 +495,13 @@ fn umount_ends_the_daemon_and_fstab_mount_works() {
         std::thread::sleep(Duration::from_millis(2));
     }
     println!("umount to daemon exit: {:?}", t.elapsed());
+    // It left the way it should: the last line of a clean exit is there.
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    let _ = fs::remove_file(&log);
+    assert!(
+        text.contains("unmounted"),
+        "daemon did not exit cleanly:\n{text}"
+    );
 
     // An fstab line, through mount(8) and the installed helper.
     if !Path::new("/usr/sbin/mount.glusterfs-rs").exists()

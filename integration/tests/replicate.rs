@@ -237,3 +237,40 @@ fn arbiter_volume_survives_its_arbiter_and_a_data_brick_dying() {
 fn distributed_replicate_survives_a_brick_of_one_set() {
     survives_brick_kill("grsrep2x3", 4, false);
 }
+
+/// Unmounting right after a write ends the run of writes first: no file
+/// stays marked dirty (shd would list it in `heal info` until it looked).
+#[test]
+#[cfg_attr(
+    not(glusterfs_server),
+    ignore = "no GlusterFS test server: run integration/run-tests"
+)]
+fn umount_right_after_writing_leaves_no_dirty_mark() {
+    let env = require_env!("grsrepb");
+    let m = env.mount_rs("settle", "");
+    let (dir, _) = env.scratch_dir("settle");
+    fs::write(m.dir.join(&dir).join("f"), vec![7u8; 100_000]).unwrap();
+    let pid = m.daemon_pid().expect("daemon pid");
+    let out = m.umount();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "daemon still alive");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for b in &env.bricks {
+        let p = b.join(&dir).join("f");
+        assert_eq!(fs::read(&p).unwrap().len(), 100_000, "{}", p.display());
+        for (k, v) in afr_keys(&p) {
+            assert!(
+                v.trim_start_matches("0x").chars().all(|c| c == '0'),
+                "{}: {k}={v} right after umount",
+                p.display()
+            );
+        }
+    }
+}

@@ -234,7 +234,9 @@ fn serve(cfg: &MountConfig, mut report: Option<std::fs::File>) -> i32 {
     let result = session.run();
     // Unmounted: end the replica sets' runs of writes (so no file stays
     // marked dirty for shd), then close every connection and leave.
-    let settle = tokio::time::timeout(std::time::Duration::from_secs(5), vol.settle());
+    // (The timer must be made inside the runtime.)
+    let settle =
+        async { tokio::time::timeout(std::time::Duration::from_secs(5), vol.settle()).await };
     if rt.block_on(settle).is_err() {
         tracing::warn!("delayed post-ops did not finish within 5 s at unmount");
     }
