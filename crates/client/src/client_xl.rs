@@ -27,13 +27,17 @@ use std::sync::Arc;
 pub struct ClientXl {
     id: XlId,
     pub brick: Arc<Brick>,
+    /// The brick's host is this machine.
+    local: bool,
 }
 
 impl ClientXl {
     pub fn new(brick: Arc<Brick>) -> Arc<ClientXl> {
+        let local = is_local_host(&brick.spec.remote_host);
         Arc::new(ClientXl {
             id: new_id(),
             brick,
+            local,
         })
     }
 
@@ -120,6 +124,20 @@ impl ClientXl {
         let req = build(fd.gfid(), num);
         self.brick.fop_on(&session, ctx, &req, payload).await
     }
+}
+
+/// Whether `host` (a name or an address) is this machine: loopback, or an
+/// address a socket can be bound to here. Resolved once, when the graph
+/// is built.
+fn is_local_host(host: &str) -> bool {
+    use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+    let addrs: Vec<SocketAddr> = (host, 0)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    addrs
+        .iter()
+        .any(|a| a.ip().is_loopback() || UdpSocket::bind(SocketAddr::new(a.ip(), 0)).is_ok())
 }
 
 /// What storage/posix keeps on every inode for itself (the official
@@ -233,6 +251,9 @@ impl Xlator for ClientXl {
     }
     fn hides_xattr(&self, name: &[u8]) -> bool {
         is_posix_xattr(name)
+    }
+    fn is_local(&self) -> bool {
+        self.local
     }
     async fn refresh(&self, _ctx: &Ctx) {}
 
@@ -769,8 +790,17 @@ impl Xlator for ClientXl {
 
 #[cfg(test)]
 mod tests {
-    use super::is_posix_xattr;
+    use super::{is_local_host, is_posix_xattr};
     use crate::distribute::is_dht_xattr;
+
+    #[test]
+    fn local_hosts() {
+        assert!(is_local_host("127.0.0.2"));
+        assert!(is_local_host("localhost"));
+        // TEST-NET-1: never an address of this machine.
+        assert!(!is_local_host("192.0.2.1"));
+        assert!(!is_local_host("no-such-host.invalid"));
+    }
 
     #[test]
     fn internal_xattrs() {

@@ -285,6 +285,11 @@ macro_rules! xlator_trait {
     fn children(&self) -> &[Arc<dyn Xlator>] {
         &[]
     }
+    /// Whether this is a brick on this machine (replicate's choose-local
+    /// reads from it).
+    fn is_local(&self) -> bool {
+        false
+    }
     /// Whether `name` is an xattr this translator keeps for itself: users
     /// never see or set it (the official client hides the same ones).
     fn hides_xattr(&self, _name: &[u8]) -> bool {

@@ -78,6 +78,10 @@ pub struct Replicate {
     known: Mutex<LruCache<Gfid, Known>>,
     /// Held write locks and delayed post-ops, per inode (§3.8).
     pub(crate) eager: eager::EagerLocks,
+    /// The child reads prefer: read-subvolume, else with choose-local the
+    /// one data brick on this machine (several local ones: the hash
+    /// spreads reads over them).
+    pub(crate) preferred: Option<usize>,
     /// Ourselves, for the delayed post-op's timer task.
     me: std::sync::Weak<Replicate>,
 }
@@ -102,9 +106,16 @@ impl Replicate {
         o: ReplicateOptions,
     ) -> Arc<Replicate> {
         let n = children.len();
+        let local: Vec<usize> = (0..n)
+            .filter(|&i| o.arbiter != Some(i) && children[i].is_local())
+            .collect();
+        let preferred = o
+            .read_subvolume
+            .or_else(|| (o.choose_local && local.len() == 1).then(|| local[0]));
         let cache = NonZeroUsize::new(READABLE_CACHE).unwrap_or(NonZeroUsize::MIN);
         Arc::new_cyclic(|me| Replicate {
             me: me.clone(),
+            preferred,
             name: name.to_string(),
             id: new_id(),
             children,

@@ -34,6 +34,8 @@ pub struct ReplicateOptions {
     /// The child reads prefer when it is a good copy (`read-subvolume`
     /// by name or `read-subvolume-index`; never the arbiter).
     pub read_subvolume: Option<usize>,
+    /// Prefer the brick on this machine for reads (`choose-local`).
+    pub choose_local: bool,
     /// Hide `.glusterfs-anonymous-inode-<volume-id>` from listings.
     pub anonymous_inode: bool,
 }
@@ -113,6 +115,7 @@ impl ReplicateOptions {
         let read_subvolume = by_name.or(by_index).filter(|i| Some(*i) != arbiter);
         Ok(ReplicateOptions {
             read_subvolume,
+            choose_local: spec.flag("choose-local", true),
             pending_keys: names.iter().map(|s| format!("trusted.afr.{s}")).collect(),
             dirty_key: spec
                 .option("afr-dirty-xattr")

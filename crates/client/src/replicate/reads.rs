@@ -125,7 +125,7 @@ impl Replicate {
 
     /// `cands` with the read-hash choice first.
     fn order(&self, gfid: Gfid, cands: &[bool]) -> Vec<usize> {
-        let first = read_child(gfid, cands, self.o.read_subvolume, self.o.read_hash_mode);
+        let first = read_child(gfid, cands, self.preferred, self.o.read_hash_mode);
         let mut v: Vec<usize> = first.into_iter().collect();
         v.extend((0..cands.len()).filter(|&i| cands[i] && Some(i) != first));
         v
