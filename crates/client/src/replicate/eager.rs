@@ -196,7 +196,7 @@ impl Replicate {
             // its post-op is the "safe" one, after a durability fsync.
             // The timer's and a flush's are not (§3.8).
             let durable = self.o.ensure_durability && run.unstable.load(Ordering::Acquire);
-            self.end_run(gfid, &e, run, durable).await;
+            self.end_run(gfid, &e, run, durable, false).await;
         } else if let Some(t) = ticket {
             self.arm_post_op(gfid, e.clone(), t);
         }
@@ -368,12 +368,19 @@ impl Replicate {
                     }
                 }
             };
-            me.end_run(gfid, &e, run, false).await;
+            me.end_run(gfid, &e, run, false, true).await;
         });
     }
 
     /// Post-op and unlock; the inode is free for the next run after.
-    async fn end_run(&self, gfid: Gfid, e: &Arc<Eager>, run: Arc<Run>, durable: bool) {
+    async fn end_run(
+        &self,
+        gfid: Gfid,
+        e: &Arc<Eager>,
+        run: Arc<Run>,
+        durable: bool,
+        behind: bool,
+    ) {
         let fd = run.fd.lock().clone();
         let on = if fd.is_released() {
             Target::Inode(gfid)
@@ -397,7 +404,19 @@ impl Replicate {
             self.post_op(&run.ictx, &plan, &ok, &failed, true).await;
         }
         self.mark_stale(gfid, &failed);
-        self.release(&run.ictx, &run.held).await;
+        // Behind the caller only when nobody waits for it (the timer):
+        // an unlock through the fd must reach the bricks before the file's
+        // RELEASE does, or the brick refuses it (EBADF) and the lock stays.
+        if behind {
+            if let Some(me) = self.me.upgrade() {
+                let run = run.clone();
+                tokio::spawn(async move { me.release(&run.ictx, &run.held).await });
+            } else {
+                self.release(&run.ictx, &run.held).await;
+            }
+        } else {
+            self.release(&run.ictx, &run.held).await;
+        }
         e.st.lock().phase = Phase::Idle;
         e.changed.notify_waiters();
         self.eager.tidy(gfid, e);
@@ -405,7 +424,7 @@ impl Replicate {
 
     /// Ends the run on `gfid`, if any, and waits until it has ended:
     /// before flush, fsync and any other transaction on the inode.
-    pub(crate) async fn drain(&self, gfid: Gfid) {
+    pub(crate) async fn drain(&self, gfid: Gfid, behind: bool) {
         let Some(e) = self.eager.existing(gfid) else {
             return;
         };
@@ -430,7 +449,7 @@ impl Replicate {
                 }
             };
             if let Some(run) = take {
-                self.end_run(gfid, &e, run, false).await;
+                self.end_run(gfid, &e, run, false, behind).await;
                 return;
             }
             notified.await;

@@ -91,9 +91,19 @@ async fn unlock_one(xl: &dyn Xlator, ctx: &Ctx, domain: &[u8], l: &Lockee) -> Re
                 Target::Fd(fd) if fd.is_released() => Target::Inode(fd.gfid()),
                 other => other.clone(),
             };
-            xl.inodelk(ctx, &on, domain, lock::SETLK, &f, GfxDict::new())
-                .await
-                .map(drop)
+            let r = xl
+                .inodelk(ctx, &on, domain, lock::SETLK, &f, GfxDict::new())
+                .await;
+            match (r, &on) {
+                // The fd went away meanwhile: the inode unlocks it the same.
+                (Err(e), Target::Fd(fd)) if e.errno() == errno::EBADF => {
+                    let by_inode = Target::Inode(fd.gfid());
+                    xl.inodelk(ctx, &by_inode, domain, lock::SETLK, &f, GfxDict::new())
+                        .await
+                        .map(drop)
+                }
+                (r, _) => r.map(drop),
+            }
         }
         Lockee::Entry { dir, name } => {
             let on = Target::Inode(*dir);

@@ -155,7 +155,7 @@ impl Replicate {
             // Our own run of writes would hold the lock we are about to ask
             // for.
             if let Some(g) = plan.gfid {
-                self.drain(g).await;
+                self.drain(g, false).await;
             }
         }
         let held = self.acquire(ctx, plan.lockees.clone(), &self.all()).await?;
@@ -165,8 +165,27 @@ impl Replicate {
             return Err(lock_failed(&self.name, plan.what));
         }
         let r = self.locked_txn(ctx, &plan, &held, &locked, fop).await;
-        self.release(ctx, &held).await;
+        // An entry change where nothing failed: answer now and unlock
+        // behind the reply, as the official client does. Names rarely see
+        // two changes in a row; an inode's data and metadata do, and a
+        // lock still held would make the next transaction fall back to
+        // waiting locks, so those unlock before answering.
+        let clean = plan.kind == Kind::Entry
+            && matches!(&r, Ok(d) if locked.iter().all(|l| *l) && d.ok.iter().all(|o| *o));
+        self.unlock_maybe_behind(ctx, held, clean).await;
         r
+    }
+
+    /// Releases `held` now, or in the background when `behind`.
+    pub(crate) async fn unlock_maybe_behind(&self, ctx: &Ctx, held: Held, behind: bool) {
+        if behind {
+            if let Some(me) = self.me.upgrade() {
+                let ctx = ctx.clone();
+                tokio::spawn(async move { me.release(&ctx, &held).await });
+                return;
+            }
+        }
+        self.release(ctx, &held).await;
     }
 
     /// The transaction between lock and unlock.

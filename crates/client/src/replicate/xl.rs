@@ -238,7 +238,7 @@ impl Xlator for Replicate {
     }
     async fn settle(&self) {
         for g in self.eager.inodes() {
-            self.drain(g).await;
+            self.drain(g, false).await;
         }
     }
 
@@ -575,7 +575,7 @@ impl Xlator for Replicate {
         .take(self)
     }
     async fn flush(&self, ctx: &Ctx, fd: &FdRef, xdata: GfxDict) -> Result<()> {
-        self.drain(fd.gfid()).await;
+        self.drain(fd.gfid(), false).await;
         let rs = self
             .each(&self.all(), |_, c| c.flush(ctx, fd, xdata.clone()))
             .await;

@@ -261,6 +261,11 @@ async fn a_down_brick_is_accused_by_the_others_with_new_entry_marks() {
     assert_eq!(s.calls(Fop::Xattrop)[..2], [2 + 1 + 2 + 1; 2]);
 }
 
+/// Lets the unlocks sent behind a reply reach the bricks.
+async fn behind_the_reply() {
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+}
+
 #[tokio::test]
 async fn eager_lock_one_lock_one_pre_op_one_post_op_for_a_run_of_writes() {
     let s = Set::new(&[]); // post-op-delay-secs 1, the default
@@ -275,8 +280,9 @@ async fn eager_lock_one_lock_one_pre_op_one_post_op_for_a_run_of_writes() {
     for i in 0..3 {
         assert_eq!(s.dirty(i, "/f"), [1, 0, 0]);
     }
-    // Flush ends it at once: post-op, then unlock.
+    // Flush ends it at once: post-op, then unlock (behind the FLUSH).
     s.flush(&fd).await;
+    behind_the_reply().await;
     assert_eq!(s.calls(Fop::Finodelk), [2; 3], "one lock + its unlock");
     assert_eq!(s.calls(Fop::Inodelk), [0; 3]);
     assert_eq!(s.calls(Fop::Fxattrop), [2; 3], "one pre-op + one post-op");
@@ -304,6 +310,7 @@ async fn without_eager_lock_each_write_is_a_whole_transaction() {
     for i in 0..3u64 {
         s.write(&fd, 4 * i, b"xxxx").await.unwrap();
     }
+    behind_the_reply().await;
     assert_eq!(s.calls(Fop::Finodelk), [6; 3]);
     assert_eq!(s.calls(Fop::Fxattrop), [6; 3]);
     // §3.8 ensure-durability: the data is stable before dirty goes.
