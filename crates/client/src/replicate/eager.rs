@@ -266,25 +266,14 @@ impl Replicate {
             let f = run.failed.lock();
             (0..self.n()).map(|i| run.pre_ok[i] && !f[i]).collect()
         };
-        let len = data.len() as i32;
         if fd.flags & (oflags::SYNC | oflags::APPEND) == 0 {
             run.unstable.store(true, Ordering::Release);
         }
-        let tick = Bytes::from_static(&[0xff]);
         let mut x = xdata;
         x.set(INODELK_DOM_COUNT, DictValue::Str(self.domain.clone()));
         let mut replies = self
             .each(&go, |i, c| {
-                let arbiter = self.is_arbiter(i);
-                let payload = if arbiter { tick.clone() } else { data.clone() };
-                let x = x.clone();
-                async move {
-                    let mut r = c.write(ctx, fd, offset, payload, x).await?;
-                    if arbiter && r.op_ret == 1 {
-                        r.op_ret = len;
-                    }
-                    Ok(r)
-                }
+                self.write_child(i, c, ctx, fd, offset, &data, x.clone())
             })
             .await;
         let most = replies
@@ -344,6 +333,30 @@ impl Replicate {
             Some(r) => r,
             None => Err(self.no_quorum("write")),
         }
+    }
+
+    /// WRITE on child `i`: the data, or for the arbiter one 0xff byte whose
+    /// one-byte answer stands for the whole write (§6.2: it keeps no data).
+    #[allow(clippy::too_many_arguments)] // a WRITE's own arguments, as in the trait
+    pub(crate) async fn write_child(
+        &self,
+        i: usize,
+        c: &dyn crate::xlator::Xlator,
+        ctx: &Ctx,
+        fd: &FdRef,
+        offset: u64,
+        data: &Bytes,
+        xdata: GfxDict,
+    ) -> Result<TwoIattRsp> {
+        if !self.is_arbiter(i) {
+            return c.write(ctx, fd, offset, data.clone(), xdata).await;
+        }
+        let tick = Bytes::from_static(&[0xff]);
+        let mut r = c.write(ctx, fd, offset, tick, xdata).await?;
+        if r.op_ret == 1 {
+            r.op_ret = data.len() as i32;
+        }
+        Ok(r)
     }
 
     /// The delayed post-op: ends the run after the delay unless another

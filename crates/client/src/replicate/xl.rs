@@ -556,20 +556,8 @@ impl Xlator for Replicate {
         if self.o.ensure_durability && !stable && fd.flags & oflags::APPEND == 0 {
             plan.durability = Some(fd.clone());
         }
-        let len = data.len() as i32;
-        // The arbiter gets one byte and keeps no data (§6.2).
-        let tick = Bytes::from_static(&[0xff]);
         self.transact(ctx, plan, |i, c| {
-            let arbiter = self.is_arbiter(i);
-            let payload = if arbiter { tick.clone() } else { data.clone() };
-            let x = xdata.clone();
-            async move {
-                let mut r = c.write(ctx, fd, offset, payload, x).await?;
-                if arbiter && r.op_ret == 1 {
-                    r.op_ret = len;
-                }
-                Ok(r)
-            }
+            self.write_child(i, c, ctx, fd, offset, &data, xdata.clone())
         })
         .await?
         .take(self)
