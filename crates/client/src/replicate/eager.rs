@@ -14,7 +14,7 @@
 
 use super::changelog::{pre_op, Kind};
 use super::locking::Held;
-use super::transaction::Plan;
+use super::transaction::{fop_ok, symmetric_errno, Plan};
 use super::{error_with, Replicate};
 use crate::error::{Error, Result};
 use crate::xlator::{Ctx, FdRef, Target};
@@ -276,14 +276,7 @@ impl Replicate {
                 self.write_child(i, c, ctx, fd, offset, &data, x.clone())
             })
             .await;
-        let most = replies
-            .iter()
-            .filter_map(|r| Some(r.as_ref()?.as_ref().ok()?.op_ret))
-            .max();
-        let ok: Vec<bool> = replies
-            .iter()
-            .map(|r| matches!(r, Some(Ok(w)) if Some(w.op_ret) == most))
-            .collect();
+        let ok = fop_ok(&replies);
         let contended = replies.iter().flatten().flatten().any(|r| {
             r.xdata
                 .get(INODELK_COUNT)
@@ -294,17 +287,8 @@ impl Replicate {
         if contended {
             run.ending.store(true, Ordering::Release);
         }
-        let errs: Vec<i32> = replies
-            .iter()
-            .filter_map(|r| r.as_ref()?.as_ref().err().map(Error::errno))
-            .collect();
-        let tried = go.iter().filter(|g| **g).count();
-        let symmetric = !ok.iter().any(|o| *o)
-            && errs.len() == tried
-            && !errs.is_empty()
-            && errs.iter().all(|e| *e == errs[0] && *e != errno::ENOTCONN);
-        if symmetric {
-            return Err(error_with(&replies, errs[0]));
+        if let Some(e) = symmetric_errno(&replies, &ok, &go) {
+            return Err(error_with(&replies, e));
         }
         let newly: Vec<bool> = (0..self.n()).map(|i| go[i] && !ok[i]).collect();
         if newly.iter().any(|f| *f) {

@@ -173,7 +173,10 @@ impl Replicate {
                     if again.contains(&i) {
                         return Ok(v);
                     }
-                    return self.one(again[0], |c| f(again[0], c)).await;
+                    return match again.first() {
+                        Some(&j) => self.one(j, |c| f(j, c)).await,
+                        None => Err(self.no_quorum("no readable brick is up")),
+                    };
                 }
                 Err(e) if try_next(&e) => last = Some(e),
                 Err(e) => return Err(e),

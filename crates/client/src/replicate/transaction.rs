@@ -130,6 +130,36 @@ impl<T> Done<T> {
     }
 }
 
+/// Where the fop succeeded: a reply, and no less written than the most
+/// any brick wrote (a short write fails that brick).
+pub(crate) fn fop_ok<T: TxnReply>(replies: &[Option<Result<T>>]) -> Vec<bool> {
+    let written = |r: &Option<Result<T>>| r.as_ref()?.as_ref().ok()?.written();
+    let most = replies.iter().filter_map(written).max();
+    replies
+        .iter()
+        .map(|r| {
+            matches!(r, Some(Ok(_))) && !matches!((written(r), most), (Some(w), Some(m)) if w < m)
+        })
+        .collect()
+}
+
+/// The errno every brick `tried` failed with, when they all failed the same
+/// way and not for want of a connection: nothing differs between the
+/// copies then, and nobody is accused (§3.1).
+pub(crate) fn symmetric_errno<T>(
+    replies: &[Option<Result<T>>],
+    ok: &[bool],
+    tried: &[bool],
+) -> Option<i32> {
+    let errs: Vec<i32> = replies
+        .iter()
+        .filter_map(|r| r.as_ref()?.as_ref().err().map(Error::errno))
+        .collect();
+    let first = *errs.first()?;
+    let all_failed = !any(ok) && errs.len() == tried.iter().filter(|t| **t).count();
+    (all_failed && first != errno::ENOTCONN && errs.iter().all(|e| *e == first)).then_some(first)
+}
+
 fn any(v: &[bool]) -> bool {
     v.iter().any(|b| *b)
 }
@@ -257,28 +287,8 @@ impl Replicate {
         }
         let mut replies = self.each(&preop_ok, &fop).await;
         let tried = preop_ok.clone();
-        let mut ok: Vec<bool> = replies.iter().map(|r| matches!(r, Some(Ok(_)))).collect();
-        // Short writes: a brick that wrote less than the most failed.
-        let most = replies
-            .iter()
-            .filter_map(|r| r.as_ref()?.as_ref().ok()?.written())
-            .max();
-        if let Some(most) = most {
-            for (i, r) in replies.iter().enumerate() {
-                let w = r.as_ref().and_then(|r| r.as_ref().ok()?.written());
-                if w.is_some_and(|w| w < most) {
-                    ok[i] = false;
-                }
-            }
-        }
-        let errs: Vec<i32> = replies
-            .iter()
-            .filter_map(|r| r.as_ref()?.as_ref().err().map(Error::errno))
-            .collect();
-        let symmetric = !any(&ok)
-            && !errs.is_empty()
-            && errs.len() == tried.iter().filter(|t| **t).count()
-            && errs.iter().all(|e| *e == errs[0] && *e != errno::ENOTCONN);
+        let mut ok = fop_ok(&replies);
+        let symmetric = symmetric_errno(&replies, &ok, &tried).is_some();
         // rmdir of a non-empty directory changed nothing anywhere.
         let harmless =
             |i: usize| matches!(&replies[i], Some(Err(e)) if e.errno() == errno::ENOTEMPTY);
